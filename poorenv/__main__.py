@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+from poorenv.cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""The applier: the only code that writes. Each action is idempotent and stays inside the env."""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from poorenv import seed
+from poorenv.errors import ApplyError, EnvError
+from poorenv.interpreter import Interpreter
+from poorenv.layout import MARKER, STATE, state_dir
+from poorenv.plan import (
+    Action,
+    ClearEnv,
+    CreateEnv,
+    InstallInterpreter,
+    MakeDirs,
+    MakeLinks,
+    MirrorTree,
+    Plan,
+    Seed,
+    WriteFiles,
+    WriteState,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Applier:
+    """Carries out a plan inside one env directory, refusing any write outside it."""
+
+    def __init__(self, env: Path, base: Interpreter) -> None:
+        self.env = env
+        self.base = base
+        self._handlers: dict[type[Action], Callable[[Any], None]] = {
+            CreateEnv: self._create_env,
+            ClearEnv: self._clear_env,
+            InstallInterpreter: self._install_interpreter,
+            MirrorTree: self._mirror,
+            MakeDirs: self._make_dirs,
+            MakeLinks: self._make_links,
+            WriteFiles: self._write_files,
+            Seed: self._seed,
+            WriteState: self._write_state,
+        }
+
+    def apply(self, plan: Plan, progress: Callable[[Action], None] | None = None) -> list[Action]:
+        done: list[Action] = []
+        for action in plan.actions:
+            if progress:
+                progress(action)
+            try:
+                self._handlers[type(action)](action)
+            except OSError as exc:
+                raise ApplyError(
+                    f"{action.summary()}: {exc.strerror or exc}"
+                    + (f": {exc.filename}" if exc.filename else ""),
+                    hint=_os_hint(exc),
+                ) from exc
+            done.append(action)
+        return done
+
+    # --- guards ---------------------------------------------------------------------------
+
+    def _inside(self, path: Path) -> Path:
+        """`path` itself, if it lies inside the env; refuse anything else."""
+        if not path.is_absolute() or ".." in path.parts:
+            raise EnvError(f"refusing to write {path}: not a plain absolute path")
+        if path != self.env and self.env not in path.parents:
+            raise EnvError(f"refusing to write {path}: outside the env {self.env}")
+        return path
+
+    def _owned(self) -> None:
+        if not (state_dir(self.env) / MARKER).is_file():
+            raise EnvError(f"refusing to delete in {self.env}: it carries no poorenv marker")
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _create_env(self, action: CreateEnv) -> None:
+        self.env.mkdir(parents=True, exist_ok=True)
+        self._write_json(state_dir(self.env) / MARKER, action.marker)
+
+    def _clear_env(self, action: ClearEnv) -> None:
+        self._owned()
+        keep = state_dir(self.env)
+        # The marker is rewritten before anything is removed: an interrupted clear is redone.
+        self._write_json(keep / STATE, {})
+        for item in os.scandir(self.env):
+            if item.path != str(keep):
+                _remove(Path(item.path))
+        self._write_json(keep / MARKER, action.marker)
+
+    def _install_interpreter(self, action: InstallInterpreter) -> None:
+        dest = self._inside(action.dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.poorenv-tmp")
+        _remove(tmp)
+        try:
+            os.link(action.source, tmp)
+        except OSError:
+            shutil.copy2(action.source, tmp)
+        os.replace(tmp, dest)
+
+    def _mirror(self, action: MirrorTree) -> None:
+        dest = self._inside(action.dest)
+        if action.remove:
+            self._owned()
+        for rel in action.remove:
+            _remove(dest / rel)
+        made: set[Path] = set()
+        for rel in (*action.replace, *action.add):
+            link = dest / rel
+            if link.parent not in made:
+                _make_dir(link.parent)
+                made.add(link.parent)
+            _symlink(str(action.source / rel), link)
+
+    def _make_dirs(self, action: MakeDirs) -> None:
+        for path in action.paths:
+            _make_dir(self._inside(path))
+
+    def _make_links(self, action: MakeLinks) -> None:
+        for path, target in action.links:
+            self._inside(path).parent.mkdir(parents=True, exist_ok=True)
+            _symlink(target, path)
+
+    def _write_files(self, action: WriteFiles) -> None:
+        for path, text in action.files:
+            self._inside(path).parent.mkdir(parents=True, exist_ok=True)
+            _atomic_write(path, text)
+
+    def _seed(self, action: Seed) -> None:
+        wheels = seed.seed_wheels(self.base, action.tools)
+        seed.install(self.env / "bin" / self.base.exe_name, wheels, action.tools)
+
+    def _write_state(self, action: WriteState) -> None:
+        self._write_json(state_dir(self.env) / STATE, action.state)
+
+    def _write_json(self, path: Path, data: Mapping[str, Any]) -> None:
+        self._inside(path).parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def remove_env(env: Path) -> None:
+    """Delete an env that carries poorenv's marker; its marker goes last."""
+    marker = state_dir(env) / MARKER
+    if env.is_symlink() or not marker.is_file():
+        raise EnvError(f"refusing to remove {env}: it carries no poorenv marker")
+    for item in os.scandir(env):
+        if item.name != state_dir(env).name:
+            _remove(Path(item.path))
+    _remove(env)
+
+
+def _make_dir(path: Path) -> None:
+    """A real directory at `path`, replacing a link or file that stands there."""
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+
+
+def _symlink(target: str, link: Path) -> None:
+    """Make `link` point at `target`, replacing whatever is there, atomically for files."""
+    try:
+        os.symlink(target, link)
+        return
+    except FileExistsError:
+        pass
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)
+        os.symlink(target, link)
+        return
+    tmp = link.with_name(f".{link.name}.poorenv-tmp")
+    _remove(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, link or directory tree; links are removed, never followed."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.poorenv-tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        _remove(tmp)
+
+
+def _os_hint(exc: OSError) -> str | None:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "the env directory must be writable by you"
+    if exc.errno == errno.ENOSPC:
+        return "free some disk space, then run `poorenv sync` again"
+    return None

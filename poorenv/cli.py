@@ -1,0 +1,243 @@
+"""The command line: parses arguments, runs the pipeline, maps errors to exit codes.
+
+Exit codes: 0 success (and `check`: in sync), 1 `check` found drift, 2 error or refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from poorenv import __version__
+from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, EnvError, PoorenvError
+
+if TYPE_CHECKING:
+    from poorenv.plan import Action
+    from poorenv.project import Project
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING if not args.quiet else logging.ERROR,
+        format="%(levelname)s: %(message)s",
+    )
+    try:
+        code: int = args.func(args)
+    except PoorenvError as exc:
+        if args.debug:
+            raise
+        _error(exc.message, exc.hint)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
+        return 130
+    return code
+
+
+def _error(message: str, hint: str | None = None) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-C", dest="directory", type=Path, help="run as if started in DIR")
+    common.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+    parser = argparse.ArgumentParser(
+        prog="poorenv",
+        description="Build PYTHONHOME-style Python environments from poorenv.toml.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"poorenv {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", parents=[common], help="write a poorenv.toml")
+    p.add_argument("--python", default=f"{sys.version_info[0]}.{sys.version_info[1]}")
+    p.add_argument("requirements", nargs="*", metavar="REQ")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("plan", parents=[common], help="print what sync would do")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("sync", parents=[common], help="make the env match poorenv.toml")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("run", parents=[common], help="run a command with the env's bin on PATH")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("activate", parents=[common], help="print shell code to eval")
+    p.add_argument("--shell", choices=("bash", "zsh", "fish", "csh"), default=None)
+    p.set_defaults(func=cmd_activate)
+
+    p = sub.add_parser("remove", parents=[common], help="delete the env (only one poorenv made)")
+    p.set_defaults(func=cmd_remove)
+    return parser
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _project(args: argparse.Namespace) -> Project:
+    from poorenv.config import find_config, load_config
+    from poorenv.project import Project
+
+    start = args.directory or Path.cwd()
+    if args.directory and not args.directory.is_dir():
+        raise ConfigError(f"-C {args.directory}: no such directory")
+    return Project.load(load_config(find_config(start)))
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from poorenv.config import CONFIG_NAME, parse_config, render_config
+
+    directory = (args.directory or Path.cwd()).resolve()
+    target = directory / CONFIG_NAME
+    if target.exists():
+        raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first")
+    text = render_config(args.python, tuple(args.requirements))
+    parse_config(_toml_loads(text), target)  # the same checks as on every later load
+    try:
+        with open(target, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first") from None
+    _say(args, f"wrote {target}")
+    return EXIT_OK
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    from poorenv.config import loads_toml
+
+    return loads_toml(text)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = _project(args).plan()
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print(plan.render())
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    project = _project(args)
+    _say(args, f"base: {project.base.describe()}")
+    if args.dry_run:
+        print(project.plan().render())
+        return EXIT_OK
+
+    def progress(action: Action) -> None:
+        _say(args, f"- {action.summary()}  [{action.reason}]")
+
+    def waiting() -> None:
+        print(f"waiting for another poorenv sync of {project.env} to finish", file=sys.stderr)
+
+    plan, done = project.sync(progress, waiting)
+    if plan.is_empty():
+        _say(args, f"{project.env}: in sync, nothing to do")
+    else:
+        _say(args, f"{project.env}: synced ({len(done)} action(s))")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    plan = _project(args).plan()
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    elif plan.is_empty():
+        _say(args, f"{plan.env}: in sync")
+    else:
+        print(f"{plan.env}: not in sync", file=sys.stderr)
+        for reason in plan.reasons or ["state record out of date"]:
+            print(f"  {reason}", file=sys.stderr)
+    return EXIT_OK if plan.is_empty() else EXIT_DRIFT
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from poorenv.config import find_config, load_config
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
+    config = load_config(find_config(args.directory or Path.cwd()))
+    bin_dir = config.env_path / "bin"
+    if not (bin_dir / "python").exists():
+        raise EnvError(f"{config.env_path}: no env here yet", hint="run `poorenv sync` first")
+    from poorenv.paths import clean_environ
+
+    env = clean_environ(POORENV_ACTIVE=str(config.env_path))
+    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+    exe = shutil.which(cmd[0], path=env["PATH"])
+    if exe is None:
+        raise EnvError(f"run: command not found: {cmd[0]}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(exe, cmd, env)
+
+
+def cmd_activate(args: argparse.Namespace) -> int:
+    from poorenv.activation import code
+    from poorenv.config import find_config, load_config
+
+    config = load_config(find_config(args.directory or Path.cwd()))
+    shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
+    if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
+        raise ConfigError(
+            f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
+        )
+    print(code(config.env_path, "csh" if shell == "tcsh" else shell), end="")
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from poorenv.config import find_config, load_config
+    from poorenv.project import check_env_path, env_lock
+    from poorenv.state import read_marker
+
+    config = load_config(find_config(args.directory or Path.cwd()))
+    env = config.env_path
+    if not env.exists():
+        _say(args, f"{env}: nothing to remove")
+        return EXIT_OK
+    check_env_path(env, config.project_dir)
+    if env.is_symlink() or read_marker(env) is None:
+        raise EnvError(
+            f"{env}: refusing to remove: it carries no poorenv marker",
+            hint="poorenv deletes only envs it made; remove it by hand if you are sure",
+        )
+    from poorenv.apply import remove_env
+
+    with env_lock(env):
+        remove_env(env)
+    _say(args, f"removed {env}")
+    return EXIT_OK

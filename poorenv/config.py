@@ -1,0 +1,243 @@
+"""poorenv.toml: finding it, and turning its mapping into a typed, validated `Config`."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poorenv.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+
+def loads_toml(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
+
+CONFIG_NAME = "poorenv.toml"
+DEFAULT_ENV_PATH = ".poorenv"
+DEFAULT_SEED = ("pip", "setuptools")
+KNOWN_SEED = frozenset(DEFAULT_SEED)
+SCHEMA_URL = "https://poorenv.example.invalid/schemas/poorenv.schema.json"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """`[index]`: where packages come from. Empty means pip's own configuration applies."""
+
+    url: str | None = None
+    extra_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated poorenv.toml. Paths are absolute."""
+
+    file: Path
+    python: str
+    env_path: Path
+    seed: tuple[str, ...] = DEFAULT_SEED
+    packages: tuple[str, ...] = ()
+    requirement_files: tuple[Path, ...] = ()
+    constraint_files: tuple[Path, ...] = ()
+    index: IndexConfig = field(default_factory=IndexConfig)
+
+    @property
+    def project_dir(self) -> Path:
+        return self.file.parent
+
+
+def find_config(start: Path) -> Path:
+    """Return poorenv.toml in `start` or its nearest parent that has one."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {start} or any parent directory",
+        hint="run `poorenv init` to write one, or pass -C DIR",
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a poorenv.toml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path.resolve())
+
+
+_TOP_KEYS = ("env", "requirements", "index")
+_ENV_KEYS = ("python", "path", "seed")
+_REQ_KEYS = ("packages", "files", "constraints")
+_INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
+
+
+def parse_config(data: Mapping[str, Any], file: Path) -> Config:
+    """Validate the parsed TOML `data` of `file`: a pure Mapping -> Config function."""
+    where = _Where(file)
+    where.keys(data, _TOP_KEYS, "")
+    env = where.table(data, "env", required=True)
+    where.keys(env, _ENV_KEYS, "env")
+    python = where.string(env, "python", "env", required=True)
+    if not python or not python.strip():
+        raise where.error("env", "python", "must not be empty", hint='for example python = "3.12"')
+    env_path_text = where.string(env, "path", "env") or DEFAULT_ENV_PATH
+    seed = where.strings(env, "seed", "env", default=DEFAULT_SEED)
+    for tool in seed:
+        if tool not in KNOWN_SEED:
+            raise where.error(
+                "env",
+                "seed",
+                f"unknown seed tool {tool!r}",
+                hint="seed may name pip and setuptools",
+            )
+
+    req = where.table(data, "requirements")
+    where.keys(req, _REQ_KEYS, "requirements")
+    packages = where.strings(req, "packages", "requirements")
+    for spec in packages:
+        _check_requirement(spec, where)
+    project = file.parent
+    files = tuple(project / p for p in where.strings(req, "files", "requirements"))
+    constraints = tuple(project / p for p in where.strings(req, "constraints", "requirements"))
+
+    idx = where.table(data, "index")
+    where.keys(idx, _INDEX_KEYS, "index")
+    index = IndexConfig(
+        url=where.string(idx, "url", "index"),
+        extra_urls=where.strings(idx, "extra-urls", "index"),
+        find_links=where.strings(idx, "find-links", "index"),
+        no_index=where.boolean(idx, "no-index", "index"),
+    )
+    return Config(
+        file=file,
+        python=python.strip(),
+        env_path=(project / Path(env_path_text).expanduser()).resolve(),
+        seed=tuple(dict.fromkeys(seed)),
+        packages=packages,
+        requirement_files=files,
+        constraint_files=constraints,
+        index=index,
+    )
+
+
+def _check_requirement(spec: str, where: _Where) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(spec)
+    except InvalidRequirement as exc:
+        first = str(exc).splitlines()[0]
+        raise where.error(
+            "requirements", "packages", f"invalid requirement {spec!r}: {first}"
+        ) from None
+
+
+def render_config(python: str, packages: tuple[str, ...] = ()) -> str:
+    """The text `poorenv init` writes."""
+    import tomli_w
+
+    body = tomli_w.dumps(
+        {
+            "env": {"python": python, "path": DEFAULT_ENV_PATH, "seed": list(DEFAULT_SEED)},
+            "requirements": {"packages": list(packages), "files": []},
+        }
+    )
+    return f"#:schema {SCHEMA_URL}\n{body}"
+
+
+class _Where:
+    """Type checks that name the file, table and key of what is wrong."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+
+    def error(self, table: str, key: str, message: str, hint: str | None = None) -> ConfigError:
+        name = f"[{table}] {key}" if table and key else (f"[{table}]" if table else key)
+        return ConfigError(f"{self.file}: {name}: {message}", hint=hint)
+
+    def keys(self, mapping: Mapping[str, Any], allowed: tuple[str, ...], table: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = (
+                    f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
+                )
+                what = "table" if not table else "key"
+                raise self.error(table, key, f"unknown {what}", hint=hint)
+
+    def table(self, data: Mapping[str, Any], key: str, required: bool = False) -> Mapping[str, Any]:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.error(key, "", "missing table", hint='add [env] with python = "3.12"')
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.error("", key, f"expected a table, got {_type_name(value)}")
+        return value
+
+    def string(
+        self, mapping: Mapping[str, Any], key: str, table: str, required: bool = False
+    ) -> str | None:
+        value = mapping.get(key)
+        if value is None:
+            if required:
+                raise self.error(table, key, "missing", hint='for example python = "3.12"')
+            return None
+        if not isinstance(value, str):
+            raise self.error(table, key, f"expected a string, got {_type_name(value)}")
+        return value
+
+    def strings(
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        table: str,
+        default: tuple[str, ...] = (),
+    ) -> tuple[str, ...]:
+        value = mapping.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(table, key, f"expected an array of strings, got {_type_name(value)}")
+        return tuple(value)
+
+    def boolean(self, mapping: Mapping[str, Any], key: str, table: str) -> bool:
+        value = mapping.get(key, False)
+        if not isinstance(value, bool):
+            raise self.error(table, key, f"expected true or false, got {_type_name(value)}")
+        return value
+
+
+def _type_name(value: object) -> str:
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a float",
+        str: "a string",
+        list: "an array",
+    }
+    for kind, name in names.items():
+        if type(value) is kind:
+            return name
+    if isinstance(value, Mapping):
+        return "a table"
+    return type(value).__name__

@@ -1,0 +1,42 @@
+"""The one exception root. The CLI turns these into an `error:` line, a `hint:` and an exit code."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_DRIFT = 1  # `check`: the env does not match
+EXIT_ERROR = 2  # bad input, refused operation, failed step
+
+
+class PoorenvError(Exception):
+    """An error meant for the user: a one-line message and an optional hint."""
+
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(PoorenvError):
+    """poorenv.toml is missing, unparsable or invalid."""
+
+
+class InterpreterError(PoorenvError):
+    """No interpreter matches the request, or the one named is unusable."""
+
+
+class EnvError(PoorenvError):
+    """The env directory cannot be used, or poorenv refuses to touch it."""
+
+    @classmethod
+    def not_ours(cls, env: object) -> EnvError:
+        return cls(
+            f"env path {env}: not empty and not made by poorenv (no .poorenv/marker.json)",
+            hint="poorenv builds only in an empty directory or one it made;"
+            " set [env] path elsewhere",
+        )
+
+
+class ApplyError(PoorenvError):
+    """A step of `sync` failed."""

@@ -1,0 +1,350 @@
+"""The planner: a pure function from (desired layout, base facts, env snapshot) to a `Plan`.
+
+A plan is a value: it prints, serialises to JSON and is tested without touching the disk.
+Every action carries the reason it is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poorenv import __version__
+from poorenv.activation import scripts as activation_scripts
+from poorenv.errors import EnvError
+from poorenv.interpreter import Interpreter
+from poorenv.layout import PYVENV_CFG_TEXT, Layout
+from poorenv.state import MISSING, Entry, EnvState, MirrorState, is_bytecode
+
+STATE_FORMAT = 1
+MARKER_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Action:
+    reason: str
+
+    @property
+    def kind(self) -> str:
+        return _KINDS[type(self)]
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        data = {"action": self.kind}
+        data.update({k: _jsonable(v) for k, v in dataclasses.asdict(self).items()})
+        return data
+
+
+@dataclass(frozen=True)
+class CreateEnv(Action):
+    """Create the env directory (or adopt an empty one) and write poorenv's marker."""
+
+    path: Path
+    marker: Mapping[str, Any]
+
+    def summary(self) -> str:
+        return f"create env {self.path}"
+
+
+@dataclass(frozen=True)
+class ClearEnv(Action):
+    """Empty the env but for its marker: what is installed cannot work with the new base."""
+
+    path: Path
+    marker: Mapping[str, Any]
+
+    def summary(self) -> str:
+        return f"clear env {self.path} (site-packages rebuilt from scratch)"
+
+
+@dataclass(frozen=True)
+class InstallInterpreter(Action):
+    """Hard link (else copy) the base executable into the env."""
+
+    source: Path
+    dest: Path
+
+    def summary(self) -> str:
+        return f"install interpreter {self.dest.name} from {self.source}"
+
+
+@dataclass(frozen=True)
+class MirrorTree(Action):
+    """Make `dest` a mirror of `source`: real directories, one symlink per file."""
+
+    name: str
+    source: Path
+    dest: Path
+    add: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        counts = [
+            (len(self.add), "to add"),
+            (len(self.replace), "to fix"),
+            (len(self.remove), "stray"),
+        ]
+        text = ", ".join(f"{n} {what}" for n, what in counts if n)
+        return f"mirror {self.name} {self.dest}: {text}"
+
+
+@dataclass(frozen=True)
+class MakeDirs(Action):
+    paths: tuple[Path, ...]
+
+    def summary(self) -> str:
+        return "create " + ", ".join(str(p) for p in self.paths)
+
+
+@dataclass(frozen=True)
+class MakeLinks(Action):
+    links: tuple[tuple[Path, str], ...]  # (path, target)
+
+    def summary(self) -> str:
+        return "link " + ", ".join(f"{p.name} -> {t}" for p, t in self.links)
+
+
+@dataclass(frozen=True)
+class WriteFiles(Action):
+    files: tuple[tuple[Path, str], ...]  # (path, content)
+
+    def summary(self) -> str:
+        return "write " + ", ".join(p.name for p, _ in self.files)
+
+
+@dataclass(frozen=True)
+class Seed(Action):
+    """Install the seed tools (pip, setuptools) with pip run from its own wheel."""
+
+    tools: tuple[str, ...]
+
+    def summary(self) -> str:
+        return "seed " + ", ".join(self.tools)
+
+
+@dataclass(frozen=True)
+class WriteState(Action):
+    """Record, last and atomically, that the env matches: written only when all else succeeded."""
+
+    state: Mapping[str, Any]
+
+    def summary(self) -> str:
+        return "record env state"
+
+
+_KINDS: dict[type[Action], str] = {
+    CreateEnv: "create-env",
+    ClearEnv: "clear-env",
+    InstallInterpreter: "install-interpreter",
+    MirrorTree: "mirror",
+    MakeDirs: "make-dirs",
+    MakeLinks: "make-links",
+    WriteFiles: "write-files",
+    Seed: "seed",
+    WriteState: "write-state",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    env: Path
+    base: Interpreter
+    actions: tuple[Action, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{a.summary()}: {a.reason}" for a in self.actions if not isinstance(a, WriteState)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env": str(self.env),
+            "base": self.base.fingerprint,
+            "in_sync": self.is_empty(),
+            "actions": [a.to_json() for a in self.actions],
+        }
+
+    def render(self) -> str:
+        if self.is_empty():
+            return f"{self.env}: in sync, nothing to do"
+        lines = [f"{self.env}: {len(self.actions)} action(s)"]
+        lines += [f"  {a.summary()}  [{a.reason}]" for a in self.actions]
+        return "\n".join(lines)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# --- the planner -----------------------------------------------------------------------------
+
+
+def marker_for(base: Interpreter) -> dict[str, Any]:
+    """The marker records poorenv's ownership and the ABI of what site-packages holds."""
+    return {"format": MARKER_FORMAT, "created-by": f"poorenv {__version__}", "abi": base.abi}
+
+
+def desired_state(base: Interpreter, layout: Layout, seed: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "format": STATE_FORMAT,
+        "base": base.fingerprint,
+        "exe": layout.exe.name,
+        "seed": list(seed),
+    }
+
+
+def plan(layout: Layout, base: Interpreter, env: EnvState, seed: tuple[str, ...]) -> Plan:
+    """What must happen for the env on disk to match `layout` built on `base`."""
+    actions: list[Action] = []
+    fresh = False
+    if not env.exists:
+        actions.append(CreateEnv("new env", layout.env, marker_for(base)))
+        fresh = True
+    elif not env.is_dir:
+        raise EnvError(
+            f"{env.path}: exists and is not a directory", hint="set [env] path elsewhere"
+        )
+    elif env.marker is None:
+        if not env.empty:
+            raise EnvError.not_ours(env.path)
+        actions.append(CreateEnv("new env", layout.env, marker_for(base)))
+        fresh = True
+    elif env.marker.get("abi") != base.abi:
+        reason = f"ABI changed: {env.marker.get('abi')} -> {base.abi}"
+        actions.append(ClearEnv(reason, layout.env, marker_for(base)))
+        fresh = True
+
+    base_change = _base_change(env.state, base)
+    actions += _interpreter(layout, base, env, fresh, base_change)
+    for mirror in layout.mirrors:
+        found = env.mirrors[mirror.name]
+        action = _mirror(mirror.name, mirror.source, mirror.dest, found, fresh, base_change)
+        if action:
+            actions.append(action)
+    actions += _links_dirs_files(layout, env, fresh)
+
+    installed = {} if fresh else env.distributions
+    missing_tools = tuple(t for t in seed if t not in installed)
+    if missing_tools:
+        actions.append(Seed("not installed", missing_tools))
+
+    wanted = desired_state(base, layout, seed)
+    if actions or fresh or env.state != wanted:
+        reason = "env changed" if actions else "state record out of date"
+        actions.append(WriteState(reason, wanted))
+    return Plan(env=layout.env, base=base, actions=tuple(actions))
+
+
+def _base_change(state: Mapping[str, Any] | None, base: Interpreter) -> str | None:
+    """Why the base differs from the one the env was last synced with, if it does."""
+    if not state or not isinstance(state.get("base"), Mapping):
+        return None
+    old = state["base"]
+    if old.get("executable") != base.executable:
+        return f"base moved: {old.get('executable')} -> {base.executable}"
+    if old.get("version") != base.version:
+        return f"base upgraded: {old.get('version')} -> {base.version}"
+    if (old.get("size"), old.get("mtime_ns")) != (base.executable_size, base.executable_mtime_ns):
+        return "base executable replaced"
+    return None
+
+
+def _interpreter(
+    layout: Layout, base: Interpreter, env: EnvState, fresh: bool, base_change: str | None
+) -> list[Action]:
+    exe = MISSING if fresh else env.entry(layout.exe)
+    if exe.kind == "missing":
+        reason = "missing"
+    elif exe.kind != "file":
+        reason = f"not a regular file ({exe.kind})"
+    elif (exe.size, exe.mtime_ns) != (base.executable_size, base.executable_mtime_ns):
+        reason = base_change or "differs from the base executable"
+    else:
+        return []
+    return [InstallInterpreter(reason, Path(base.executable), layout.exe)]
+
+
+def _mirror(
+    name: str, source: Path, dest: Path, found: MirrorState, fresh: bool, base_change: str | None
+) -> MirrorTree | None:
+    if fresh:
+        if not found.base_files:
+            return None
+        return MirrorTree("missing", name, source, dest, add=tuple(sorted(found.base_files)))
+    add: list[str] = []
+    replace: list[str] = []
+    remove: list[str] = []
+    for rel in sorted(found.base_files):
+        have = found.env.get(rel)
+        if have is None:
+            add.append(rel)
+        elif have.kind == "link":
+            if have.target != str(source / rel):
+                replace.append(rel)
+        elif not (have.kind == "file" and is_bytecode(rel)):
+            replace.append(rel)
+    for rel, have in sorted(found.env.items()):
+        if rel in found.base_files or rel in found.base_dirs:
+            continue
+        if have.kind == "file" and is_bytecode(rel):
+            continue  # bytecode the env's interpreter wrote for itself
+        if have.kind == "dir" and rel.rsplit("/", 1)[-1] == "__pycache__":
+            continue
+        if any(rel.startswith(f"{r}/") for r in remove):
+            continue  # inside a stray directory already being removed
+        remove.append(rel)
+    if not (add or replace or remove):
+        return None
+    parts = []
+    if add:
+        parts.append(f"{len(add)} missing")
+    if replace:
+        parts.append(base_change or f"{len(replace)} stale")
+    if remove:
+        parts.append(f"{len(remove)} not in the base")
+    return MirrorTree(
+        "; ".join(parts), name, source, dest, tuple(add), tuple(replace), tuple(remove)
+    )
+
+
+def _links_dirs_files(layout: Layout, env: EnvState, fresh: bool) -> list[Action]:
+    actions: list[Action] = []
+    dirs = tuple(p for p in layout.site_dirs if fresh or env.entry(p).kind != "dir")
+    if dirs:
+        actions.append(MakeDirs("missing", dirs))
+    links = tuple(
+        (path, target)
+        for path, target in layout.symlinks
+        if fresh or env.entry(path) != Entry("link", target=target)
+    )
+    if links:
+        actions.append(MakeLinks("missing or pointing elsewhere", links))
+    files = tuple(
+        (path, text) for path, text in _text_files(layout) if fresh or env.texts.get(path) != text
+    )
+    if files:
+        actions.append(WriteFiles("missing or changed", files))
+    return actions
+
+
+def _text_files(layout: Layout) -> list[tuple[Path, str]]:
+    return [(layout.pyvenv_cfg, PYVENV_CFG_TEXT), *activation_scripts(layout.env)]
+
+
+def text_file_paths(layout: Layout) -> tuple[Path, ...]:
+    return tuple(path for path, _ in _text_files(layout))

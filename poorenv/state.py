@@ -1,0 +1,223 @@
+"""Reading what is on disk: the env as it is, and the base directories it mirrors.
+
+Only reads. Never starts an interpreter: installed distributions come from `*.dist-info` names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as statmod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from poorenv.layout import BYTECODE_DIR, MARKER, STATE, STATE_DIR, Layout, Mirror, state_dir
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One path as found: kind is "file", "link", "dir", "other" or "missing"."""
+
+    kind: str
+    target: str = ""  # for links
+    size: int = 0
+    mtime_ns: int = 0
+    ino: int = 0
+
+
+MISSING = Entry("missing")
+
+
+@dataclass(frozen=True)
+class MirrorState:
+    base_files: frozenset[str]  # paths relative to the mirror's source
+    base_dirs: frozenset[str]
+    env: Mapping[str, Entry]  # paths relative to the mirror's dest
+
+
+@dataclass(frozen=True)
+class EnvState:
+    """A snapshot of an env directory, as much of it as the planner needs."""
+
+    path: Path
+    exists: bool
+    is_dir: bool = False
+    empty: bool = True
+    marker: Mapping[str, Any] | None = None
+    state: Mapping[str, Any] | None = None
+    entries: Mapping[Path, Entry] = field(default_factory=dict)
+    texts: Mapping[Path, str | None] = field(default_factory=dict)
+    mirrors: Mapping[str, MirrorState] = field(default_factory=dict)
+    distributions: Mapping[str, str] = field(default_factory=dict)  # name -> version
+
+    def entry(self, path: Path) -> Entry:
+        return self.entries.get(path, MISSING)
+
+
+def entry_of(path: Path) -> Entry:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return MISSING
+    except NotADirectoryError:
+        return MISSING
+    mode = st.st_mode
+    if statmod.S_ISLNK(mode):
+        return Entry("link", target=os.readlink(path))
+    kind = "file" if statmod.S_ISREG(mode) else "dir" if statmod.S_ISDIR(mode) else "other"
+    return Entry(kind, size=st.st_size, mtime_ns=st.st_mtime_ns, ino=st.st_ino)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from `path`; None when missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
+    """Snapshot the env that `layout` describes."""
+    env = layout.env
+    top = entry_of(env)
+    if top.kind != "dir":
+        mirrors = {m.name: read_mirror(m, env_too=False) for m in layout.mirrors}
+        exists = top.kind != "missing"
+        return EnvState(path=env, exists=exists, is_dir=False, empty=not exists, mirrors=mirrors)
+    with os.scandir(env) as items:
+        empty = not any(item.name != STATE_DIR for item in items)
+    sdir = state_dir(env)
+    watched = [layout.exe, *(p for p, _ in layout.symlinks), *layout.site_dirs, layout.pyvenv_cfg]
+    entries = {path: entry_of(path) for path in watched}
+    texts = {path: read_text(path) for path in (layout.pyvenv_cfg, *text_files)}
+    return EnvState(
+        path=env,
+        exists=True,
+        is_dir=True,
+        empty=empty,
+        marker=read_json(sdir / MARKER),
+        state=read_json(sdir / STATE),
+        entries=entries,
+        texts=texts,
+        mirrors={m.name: read_mirror(m, layout.site_dirs) for m in layout.mirrors},
+        distributions=read_distributions(layout.site_dirs),
+    )
+
+
+def read_marker(env: Path) -> dict[str, Any] | None:
+    return read_json(state_dir(env) / MARKER)
+
+
+def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = True) -> MirrorState:
+    """The base files of a mirror and, with env_too, what its destination holds.
+
+    `keep` are env paths under the destination that belong to the env (its site-packages).
+    """
+    files: set[str] = set()
+    dirs: set[str] = set()
+    _walk_base(str(mirror.source), "", mirror.excludes, files, dirs)
+    env: dict[str, Entry] = {}
+    if env_too:
+        skip = mirror.excludes | {os.path.relpath(p, mirror.dest) for p in keep}
+        _walk_env(mirror.dest, "", frozenset(skip), env)
+    return MirrorState(frozenset(files), frozenset(dirs), env)
+
+
+def _walk_base(
+    root: str, rel: str, excludes: frozenset[str], files: set[str], dirs: set[str]
+) -> None:
+    try:
+        scanner = os.scandir(os.path.join(root, rel) if rel else root)
+    except FileNotFoundError:
+        return
+    with scanner:
+        for item in scanner:
+            if not rel and item.name in excludes:
+                continue
+            child = f"{rel}/{item.name}" if rel else item.name
+            # A link to a directory in the base becomes a real directory in the env.
+            if item.is_dir(follow_symlinks=True):
+                dirs.add(child)
+                _walk_base(root, child, excludes, files, dirs)
+            else:
+                files.add(child)
+
+
+def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry]) -> None:
+    try:
+        scanner = os.scandir(dest / rel if rel else dest)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    with scanner:
+        for item in scanner:
+            child = f"{rel}/{item.name}" if rel else item.name
+            if child in skip:
+                continue
+            if item.is_symlink():
+                out[child] = Entry("link", target=os.readlink(item.path))
+            elif item.is_dir(follow_symlinks=False):
+                out[child] = Entry("dir")
+                _walk_env(dest, child, skip, out)
+            elif item.is_file(follow_symlinks=False):
+                out[child] = Entry("file")
+            else:
+                out[child] = Entry("other")
+
+
+def read_distributions(site_dirs: tuple[Path, ...]) -> dict[str, str]:
+    """Installed distributions by normalised name, from their `.dist-info` directory names."""
+    found: dict[str, str] = {}
+    for site in site_dirs:
+        try:
+            names = os.listdir(site)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info") and "-" in name:
+                dist, version = name[: -len(".dist-info")].split("-", 1)
+                found[normalize(dist)] = version
+    return found
+
+
+def normalize(name: str) -> str:
+    """PEP 503 name normalisation, without importing packaging on the fast path."""
+    out = []
+    previous_sep = False
+    for char in name.lower():
+        if char in "-_.":
+            if not previous_sep:
+                out.append("-")
+            previous_sep = True
+        else:
+            out.append(char)
+            previous_sep = False
+    return "".join(out)
+
+
+def is_bytecode(rel: str) -> bool:
+    """A path inside a __pycache__ directory: bytecode the env's interpreter may write itself."""
+    parts = rel.split("/")
+    return len(parts) >= 2 and parts[-2] == BYTECODE_DIR
+
+
+def library_files(libdir: str, ldlibrary: str) -> tuple[str, ...]:
+    """The base's libpython files (libpython3.12.so, .so.1.0, libpython3.so)."""
+    if not ldlibrary:
+        return ()
+    stem = ldlibrary.split(".so", maxsplit=1)[0]
+    try:
+        names = os.listdir(libdir)
+    except OSError:
+        return ()
+    wanted = (stem, "libpython3.so")
+    return tuple(sorted(n for n in names if n.startswith(wanted) and ".so" in n))
