@@ -50,15 +50,24 @@ def _error(message: str, hint: str | None = None) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-C", dest="directory", type=Path, help="run as if started in DIR")
-    common.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    def options(suppress: bool) -> argparse.ArgumentParser:
+        # Given before or after the command; after it, only an option given overrides.
+        common = argparse.ArgumentParser(add_help=False)
+        default: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+        common.add_argument(
+            "-C", dest="directory", type=Path, help="run as if started in DIR", **default
+        )
+        common.add_argument(
+            "-q", "--quiet", action="store_true", help="print only errors", **default
+        )
+        common.add_argument("--debug", action="store_true", help="show tracebacks", **default)
+        return common
 
+    common = options(suppress=True)
     parser = argparse.ArgumentParser(
         prog="poorenv",
         description="Build PYTHONHOME-style Python environments from poorenv.toml.",
-        parents=[common],
+        parents=[options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"poorenv {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

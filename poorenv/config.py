@@ -99,16 +99,17 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     python = where.string(env, "python", "env", required=True)
     if not python or not python.strip():
         raise where.error("env", "python", "must not be empty", hint='for example python = "3.12"')
-    env_path_text = where.string(env, "path", "env") or DEFAULT_ENV_PATH
+    env_path_text = where.string(env, "path", "env")
+    if env_path_text is not None and not env_path_text.strip():
+        hint = f'the default is "{DEFAULT_ENV_PATH}"'
+        raise where.error("env", "path", "must not be empty", hint=hint)
     seed = where.strings(env, "seed", "env", default=DEFAULT_SEED)
-    for tool in seed:
+    for i, tool in enumerate(seed):
         if tool not in KNOWN_SEED:
-            raise where.error(
-                "env",
-                "seed",
-                f"unknown seed tool {tool!r}",
-                hint="seed may name pip and setuptools",
-            )
+            hint = "seed may name pip and setuptools"
+            raise where.error("env", "seed", f"unknown seed tool {tool!r}", hint=hint)
+        if tool in seed[:i]:
+            raise where.error("env", "seed", f"{tool!r} is listed twice")
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -130,8 +131,8 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     return Config(
         file=file,
         python=python.strip(),
-        env_path=(project / Path(env_path_text).expanduser()).resolve(),
-        seed=tuple(dict.fromkeys(seed)),
+        env_path=(project / Path(env_path_text or DEFAULT_ENV_PATH).expanduser()).resolve(),
+        seed=seed,
         packages=packages,
         requirement_files=files,
         constraint_files=constraints,
@@ -216,8 +217,13 @@ class _Where:
         value = mapping.get(key)
         if value is None:
             return default
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list):
             raise self.error(table, key, f"expected an array of strings, got {_type_name(value)}")
+        for item in value:
+            if not isinstance(item, str):
+                raise self.error(table, key, f"expected strings, found {_type_name(item)}")
+            if not item.strip():
+                raise self.error(table, key, "an empty string is not allowed")
         return tuple(value)
 
     def boolean(self, mapping: Mapping[str, Any], key: str, table: str) -> bool:

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from poorenv.config import (
+    DEFAULT_SEED,
+    find_config,
+    load_config,
+    loads_toml,
+    parse_config,
+    render_config,
+)
+from poorenv.errors import ConfigError
+from tests.conftest import ROOT
+
+SCHEMA = json.loads((ROOT / "schemas" / "poorenv.schema.json").read_text())
+FILE = Path("/project/poorenv.toml")
+
+
+def schema_errors(data: dict[str, Any]) -> list[str]:
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    return [e.message for e in validator.iter_errors(data)]
+
+
+VALID: list[dict[str, Any]] = [
+    {"env": {"python": "3.12"}},
+    {"env": {"python": ">=3.10,<3.13", "path": "envs/web", "seed": []}},
+    {"env": {"python": "/usr/bin/python3.11", "seed": ["pip"]}},
+    {
+        "env": {"python": "3.12.1"},
+        "requirements": {"packages": ["flask>=3", "requests[socks]; python_version < '4'"],
+                         "files": ["requirements.in"], "constraints": ["c.txt"]},
+        "index": {"url": "https://example.invalid/simple", "extra-urls": [],
+                  "find-links": ["wheels"], "no-index": False},
+    },
+]  # fmt: skip
+
+# (document, words the parser's message must contain)
+INVALID: list[tuple[dict[str, Any], str]] = [
+    ({}, "[env]: missing table"),
+    ({"env": {}}, "[env] python: missing"),
+    ({"env": {"python": ""}}, "[env] python: must not be empty"),
+    ({"env": {"python": "  "}}, "[env] python: must not be empty"),
+    ({"env": {"python": 3.12}}, "[env] python: expected a string, got a float"),
+    ({"env": {"python": "3.12", "pyhton": "x"}}, "[env] pyhton: unknown key"),
+    ({"env": {"python": "3.12", "path": ""}}, "[env] path: must not be empty"),
+    ({"env": {"python": "3.12", "path": 1}}, "[env] path: expected a string, got an integer"),
+    ({"env": {"python": "3.12", "seed": "pip"}}, "[env] seed: expected an array of strings"),
+    ({"env": {"python": "3.12", "seed": ["wheel"]}}, "unknown seed tool 'wheel'"),
+    ({"env": {"python": "3.12", "seed": ["pip", "pip"]}}, "'pip' is listed twice"),
+    ({"env": {"python": "3.12"}, "requirement": {}}, "requirement: unknown table"),
+    ({"env": {"python": "3.12"}, "requirements": {"packages": [1]}}, "found an integer"),
+    ({"env": {"python": "3.12"}, "requirements": {"files": [""]}}, "empty string"),
+    ({"env": {"python": "3.12"}, "requirements": {"pakages": []}}, "did you mean 'packages'"),
+    ({"env": {"python": "3.12"}, "index": {"no-index": "yes"}}, "expected true or false"),
+    ({"env": {"python": "3.12"}, "index": {"url": ["a"]}}, "expected a string, got an array"),
+    ({"env": "3.12"}, "env: expected a table, got a string"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("data", VALID)
+def test_valid_documents_pass_the_parser_and_the_schema(data: dict[str, Any]) -> None:
+    assert schema_errors(data) == []
+    config = parse_config(data, FILE)
+    assert config.file == FILE
+
+
+@pytest.mark.parametrize(("data", "words"), INVALID, ids=[w for _, w in INVALID])
+def test_invalid_documents_fail_the_parser_and_the_schema(data: dict[str, Any], words: str) -> None:
+    assert schema_errors(data), "the schema accepts what the parser refuses"
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, FILE)
+    assert words in f"{info.value.message} {info.value.hint}"
+    assert info.value.message.startswith(str(FILE))
+
+
+def test_requirements_are_checked_beyond_the_schema() -> None:
+    data = {"env": {"python": "3.12"}, "requirements": {"packages": ["flask >>= 3"]}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, FILE)
+    assert "[requirements] packages: invalid requirement 'flask >>= 3'" in info.value.message
+
+
+def test_defaults_and_paths_relative_to_the_file() -> None:
+    config = parse_config(
+        {"env": {"python": " 3.12 "}, "requirements": {"files": ["req.in"]}}, FILE
+    )
+    assert config.python == "3.12"
+    assert config.env_path == Path("/project/.poorenv")
+    assert config.seed == DEFAULT_SEED
+    assert config.requirement_files == (Path("/project/req.in"),)
+
+
+def test_typo_suggestion_is_a_hint() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"env": {"python": "3.12", "seeds": []}}, FILE)
+    assert info.value.hint == "did you mean 'seed'?"
+
+
+def test_malformed_toml_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "poorenv.toml"
+    path.write_text('[env]\npython = "3.12\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in info.value.message
+    assert "line 2" in info.value.message
+
+
+def test_find_config_walks_up(tmp_path: Path) -> None:
+    (tmp_path / "poorenv.toml").write_text('[env]\npython = "3.12"\n')
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    assert find_config(deep) == tmp_path / "poorenv.toml"
+
+
+def test_find_config_says_how_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        find_config(tmp_path)
+    assert "poorenv init" in (info.value.hint or "")
+
+
+def test_rendered_config_is_valid_and_carries_the_schema_comment() -> None:
+    text = render_config("3.12", ("flask>=3",))
+    assert text.startswith("#:schema ")
+    data = loads_toml(text)
+    assert schema_errors(data) == []
+    assert parse_config(data, FILE).packages == ("flask>=3",)
+
+
+def test_examples_validate_against_the_schema() -> None:
+    files = sorted((ROOT / "examples").rglob("poorenv.toml"))
+    assert files
+    for file in files:
+        data = loads_toml(file.read_text())
+        assert schema_errors(data) == [], file
+        parse_config(data, file)

@@ -1,0 +1,238 @@
+"""The planner is pure: these tests build its inputs as plain values, without any disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from poorenv.errors import EnvError
+from poorenv.interpreter import PLACEHOLDER, Interpreter
+from poorenv.layout import PYVENV_CFG_TEXT, build_layout
+from poorenv.plan import (
+    ClearEnv,
+    CreateEnv,
+    InstallInterpreter,
+    MakeLinks,
+    MirrorTree,
+    Seed,
+    WriteFiles,
+    WriteState,
+    desired_state,
+    marker_for,
+    plan,
+    text_file_paths,
+)
+from poorenv.state import Entry, EnvState, MirrorState
+
+ENV = Path("/work/project/.poorenv")
+BASE_FILES = frozenset({"os.py", "json/__init__.py", "json/__pycache__/__init__.cpython-312.pyc"})
+BASE_DIRS = frozenset({"json", "json/__pycache__"})
+
+
+def fake_base(**changes: object) -> Interpreter:
+    base = Interpreter(
+        executable="/opt/py312/bin/python3.12",
+        executable_size=17600,
+        executable_mtime_ns=1,
+        implementation="cpython",
+        version="3.12.1",
+        abiflags="",
+        cache_tag="cpython-312",
+        soabi="cpython-312-x86_64-linux-gnu",
+        platform="linux-x86_64",
+        base_prefix="/opt/py312",
+        scheme="posix_prefix",
+        stdlib="/opt/py312/lib/python3.12",
+        platstdlib="/opt/py312/lib/python3.12",
+        include="/opt/py312/include/python3.12",
+        platinclude="/opt/py312/include/python3.12",
+        prefix_paths={
+            "stdlib": f"{PLACEHOLDER}/lib/python3.12",
+            "platstdlib": f"{PLACEHOLDER}/lib/python3.12",
+            "purelib": f"{PLACEHOLDER}/lib/python3.12/site-packages",
+            "platlib": f"{PLACEHOLDER}/lib/python3.12/site-packages",
+            "include": f"{PLACEHOLDER}/include/python3.12",
+            "platinclude": f"{PLACEHOLDER}/include/python3.12",
+            "scripts": f"{PLACEHOLDER}/bin",
+            "data": PLACEHOLDER,
+        },
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def mirrors(
+    base: Interpreter, env_entries: dict[str, Entry] | None = None
+) -> dict[str, MirrorState]:
+    stdlib = MirrorState(BASE_FILES, BASE_DIRS, env_entries or {})
+    return {"stdlib": stdlib, "include": MirrorState(frozenset({"Python.h"}), frozenset(), {
+        "Python.h": Entry("link", target=f"{base.include}/Python.h")})}  # fmt: skip
+
+
+def synced_state(base: Interpreter, seed: tuple[str, ...] = ("pip",)) -> EnvState:
+    """What the reader would see in an env fully synced with `base`."""
+    layout = build_layout(ENV, base)
+    entries = {
+        layout.exe: Entry("file", size=base.executable_size, mtime_ns=base.executable_mtime_ns),
+        **{p: Entry("link", target=t) for p, t in layout.symlinks},
+        **{p: Entry("dir") for p in layout.site_dirs},
+    }
+    from poorenv.plan import _text_files
+
+    texts = dict(_text_files(layout))
+    env_mirror = {rel: Entry("link", target=f"{base.stdlib}/{rel}") for rel in BASE_FILES}
+    env_mirror.update({d: Entry("dir") for d in BASE_DIRS})
+    return EnvState(
+        path=ENV,
+        exists=True,
+        is_dir=True,
+        empty=False,
+        marker=marker_for(base),
+        state=desired_state(base, layout, seed),
+        entries=entries,
+        texts=texts,
+        mirrors=mirrors(base, env_mirror),
+        distributions={"pip": "24.0"},
+    )
+
+
+def kinds(actions: object) -> list[str]:
+    return [a.kind for a in actions]  # type: ignore[attr-defined]
+
+
+def test_new_env_plan_builds_everything_and_writes_state_last() -> None:
+    base = fake_base()
+    layout = build_layout(ENV, base)
+    result = plan(layout, base, EnvState(path=ENV, exists=False, mirrors=mirrors(base)), ("pip",))
+    assert kinds(result.actions) == [
+        "create-env", "install-interpreter", "mirror", "mirror", "make-dirs", "make-links",
+        "write-files", "seed", "write-state",
+    ]  # fmt: skip
+    mirror = result.actions[2]
+    assert isinstance(mirror, MirrorTree)
+    assert mirror.add == tuple(sorted(BASE_FILES))
+    assert isinstance(result.actions[1], InstallInterpreter)
+    assert result.actions[1].dest == ENV / "bin" / "python3.12"
+    assert all(a.reason for a in result.actions)
+
+
+def test_synced_env_plans_nothing() -> None:
+    base = fake_base()
+    result = plan(build_layout(ENV, base), base, synced_state(base), ("pip",))
+    assert result.is_empty()
+    assert "nothing to do" in result.render()
+
+
+def test_plan_is_json_serialisable() -> None:
+    base = fake_base()
+    layout = build_layout(ENV, base)
+    result = plan(layout, base, EnvState(path=ENV, exists=False, mirrors=mirrors(base)), ())
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["in_sync"] is False
+    assert data["actions"][0] == {
+        "action": "create-env", "reason": "new env", "path": str(ENV), "marker": marker_for(base),
+    }  # fmt: skip
+
+
+def test_missing_stale_and_stray_links() -> None:
+    base = fake_base()
+    state = synced_state(base)
+    env = dict(state.mirrors["stdlib"].env)
+    del env["os.py"]
+    env["json/__init__.py"] = Entry("link", target="/elsewhere/json/__init__.py")
+    env["stray.py"] = Entry("link", target="/etc/hostname")
+    env["json/__pycache__/own.cpython-312.pyc"] = Entry("file")  # the env's own bytecode
+    env["json/__pycache__/__init__.cpython-312.pyc"] = Entry("file")  # rewritten by Python
+    env["olddir"] = Entry("dir")
+    env["olddir/x.py"] = Entry("link", target="/x")
+    changed = dataclasses.replace(state, mirrors={**state.mirrors, "stdlib": MirrorState(
+        BASE_FILES, BASE_DIRS, env)})  # fmt: skip
+    result = plan(build_layout(ENV, base), base, changed, ("pip",))
+    mirror = result.actions[0]
+    assert isinstance(mirror, MirrorTree)
+    assert mirror.add == ("os.py",)
+    assert mirror.replace == ("json/__init__.py",)
+    assert mirror.remove == ("olddir", "stray.py")
+    assert mirror.reason == "1 missing; 1 stale; 2 not in the base"
+    assert isinstance(result.actions[-1], WriteState)
+
+
+def test_moved_base_relinks_and_says_why() -> None:
+    old = fake_base()
+    new = fake_base(
+        executable="/new/py312/bin/python3.12",
+        stdlib="/new/py312/lib/python3.12",
+        platstdlib="/new/py312/lib/python3.12",
+        include="/new/py312/include/python3.12",
+        platinclude="/new/py312/include/python3.12",
+        executable_mtime_ns=2,
+    )
+    result = plan(build_layout(ENV, new), new, synced_state(old), ("pip",))
+    assert kinds(result.actions) == ["install-interpreter", "mirror", "mirror", "write-state"]
+    assert all("base moved" in a.reason for a in result.actions[:3])
+    assert not any(isinstance(a, (ClearEnv, Seed)) for a in result.actions)
+
+
+def test_patched_base_same_path_reinstalls_interpreter() -> None:
+    old = fake_base()
+    new = fake_base(version="3.12.2", executable_size=17700)
+    result = plan(build_layout(ENV, new), new, synced_state(old), ("pip",))
+    assert isinstance(result.actions[0], InstallInterpreter)
+    assert result.actions[0].reason == "base upgraded: 3.12.1 -> 3.12.2"
+
+
+def test_abi_change_clears_the_env() -> None:
+    old = fake_base()
+    new = fake_base(version="3.13.0", soabi="cpython-313-x86_64-linux-gnu")
+    result = plan(build_layout(ENV, new), new, synced_state(old), ("pip",))
+    assert isinstance(result.actions[0], ClearEnv)
+    assert "ABI changed" in result.actions[0].reason
+    assert any(isinstance(a, Seed) for a in result.actions)
+
+
+def test_foreign_directory_is_refused() -> None:
+    base = fake_base()
+    foreign = EnvState(path=ENV, exists=True, is_dir=True, empty=False, mirrors=mirrors(base))
+    with pytest.raises(EnvError, match="not made by poorenv"):
+        plan(build_layout(ENV, base), base, foreign, ())
+
+
+def test_empty_directory_is_adopted() -> None:
+    base = fake_base()
+    empty = EnvState(path=ENV, exists=True, is_dir=True, empty=True, mirrors=mirrors(base))
+    result = plan(build_layout(ENV, base), base, empty, ())
+    assert isinstance(result.actions[0], CreateEnv)
+
+
+def test_edited_pyvenv_cfg_and_wrong_link_are_rewritten() -> None:
+    base = fake_base()
+    state = synced_state(base)
+    layout = build_layout(ENV, base)
+    texts = {**state.texts, layout.pyvenv_cfg: "home = /usr/bin\n"}
+    entries = {**state.entries, ENV / "bin" / "python": Entry("link", target="/usr/bin/python3")}
+    result = plan(layout, base, dataclasses.replace(state, texts=texts, entries=entries), ("pip",))
+    writes = [a for a in result.actions if isinstance(a, WriteFiles)]
+    links = [a for a in result.actions if isinstance(a, MakeLinks)]
+    assert writes[0].files == ((layout.pyvenv_cfg, PYVENV_CFG_TEXT),)
+    assert links[0].links == ((ENV / "bin" / "python", "python3.12"),)
+
+
+def test_missing_seed_tool_is_installed() -> None:
+    base = fake_base()
+    state = dataclasses.replace(synced_state(base, ("pip", "setuptools")), distributions={})
+    result = plan(build_layout(ENV, base), base, state, ("pip", "setuptools"))
+    assert next(a for a in result.actions if isinstance(a, Seed)).tools == ("pip", "setuptools")
+
+
+def test_debian_scheme_links_local_bin_and_free_threaded_names() -> None:
+    debian = fake_base(prefix_paths={**fake_base().prefix_paths,
+        "purelib": f"{PLACEHOLDER}/local/lib/python3.12/dist-packages",
+        "platlib": f"{PLACEHOLDER}/local/lib/python3.12/dist-packages",
+        "scripts": f"{PLACEHOLDER}/local/bin"})  # fmt: skip
+    layout = build_layout(ENV, debian)
+    assert layout.scripts_link == (ENV / "local" / "bin", "../bin")
+    assert layout.site_dirs == (ENV / "local/lib/python3.12/dist-packages",)
+    assert build_layout(ENV, fake_base(abiflags="t")).exe == ENV / "bin" / "python3.12t"
+    assert ENV / "bin" / "activate" in text_file_paths(layout)
