@@ -31,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s: %(message)s",
     )
     try:
+        if args.directory is not None:
+            _chdir(args.directory)
         code: int = args.func(args)
     except PoorenvError as exc:
         if args.debug:
@@ -41,6 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
         return 130
     return code
+
+
+def _chdir(directory: Path) -> None:
+    """-C DIR: run as if started in DIR, like git -C and make -C."""
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        raise ConfigError(f"-C {directory}: {exc.strerror}") from None
 
 
 def _error(message: str, hint: str | None = None) -> None:
@@ -109,10 +119,7 @@ def _project(args: argparse.Namespace) -> Project:
     from poorenv.config import find_config, load_config
     from poorenv.project import Project
 
-    start = args.directory or Path.cwd()
-    if args.directory and not args.directory.is_dir():
-        raise ConfigError(f"-C {args.directory}: no such directory")
-    return Project.load(load_config(find_config(start)))
+    return Project.load(load_config(find_config(Path.cwd())))
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
@@ -126,7 +133,7 @@ def _say(args: argparse.Namespace, text: str) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     from poorenv.config import CONFIG_NAME, parse_config, render_config
 
-    directory = (args.directory or Path.cwd()).resolve()
+    directory = Path.cwd()
     target = directory / CONFIG_NAME
     if target.exists():
         raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first")
@@ -198,7 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
-    config = load_config(find_config(args.directory or Path.cwd()))
+    config = load_config(find_config(Path.cwd()))
     bin_dir = config.env_path / "bin"
     if not (bin_dir / "python").exists():
         raise EnvError(f"{config.env_path}: no env here yet", hint="run `poorenv sync` first")
@@ -218,7 +225,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
     from poorenv.activation import code
     from poorenv.config import find_config, load_config
 
-    config = load_config(find_config(args.directory or Path.cwd()))
+    config = load_config(find_config(Path.cwd()))
     shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
     if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
         raise ConfigError(
@@ -233,7 +240,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from poorenv.project import check_env_path, env_lock
     from poorenv.state import read_marker
 
-    config = load_config(find_config(args.directory or Path.cwd()))
+    config = load_config(find_config(Path.cwd()))
     env = config.env_path
     if not env.exists():
         _say(args, f"{env}: nothing to remove")

@@ -172,3 +172,9 @@ def test_activation_puts_bin_first_and_deactivate_restores(tmp_path: Path) -> No
         env=dict(os.environ), capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert sourced.stdout.strip() == str(env_bin / "python")
+
+
+def test_dash_c_runs_as_if_started_there(tmp_path: Path) -> None:
+    ok(poorenv("-C", str(tmp_path), "init", "--python", "3.12", cwd=Path("/")))
+    assert (tmp_path / "poorenv.toml").is_file()
+    assert_clean_error(poorenv("-C", str(tmp_path / "nope"), "check", cwd=tmp_path), "-C ")
