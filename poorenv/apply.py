@@ -11,20 +11,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from poorenv import seed
+from poorenv import pipwheel
 from poorenv.errors import ApplyError, EnvError
 from poorenv.interpreter import Interpreter
 from poorenv.layout import MARKER, STATE, state_dir
+from poorenv.lock import redact
 from poorenv.plan import (
     Action,
     ClearEnv,
     CreateEnv,
     InstallInterpreter,
+    InstallPackages,
     MakeDirs,
     MakeLinks,
     MirrorTree,
     Plan,
-    Seed,
+    RemovePackages,
     WriteFiles,
     WriteState,
 )
@@ -35,9 +37,10 @@ log = logging.getLogger(__name__)
 class Applier:
     """Carries out a plan inside one env directory, refusing any write outside it."""
 
-    def __init__(self, env: Path, base: Interpreter) -> None:
+    def __init__(self, env: Path, base: Interpreter, index_args: tuple[str, ...] = ()) -> None:
         self.env = env
         self.base = base
+        self.index_args = index_args  # pip's index options from [index]; may hold credentials
         self._handlers: dict[type[Action], Callable[[Any], None]] = {
             CreateEnv: self._create_env,
             ClearEnv: self._clear_env,
@@ -46,7 +49,8 @@ class Applier:
             MakeDirs: self._make_dirs,
             MakeLinks: self._make_links,
             WriteFiles: self._write_files,
-            Seed: self._seed,
+            InstallPackages: self._install_packages,
+            RemovePackages: self._remove_packages,
             WriteState: self._write_state,
         }
 
@@ -135,9 +139,32 @@ class Applier:
             self._inside(path).parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(path, text)
 
-    def _seed(self, action: Seed) -> None:
-        wheels = seed.seed_wheels(self.base, action.tools)
-        seed.install(self.env / "bin" / self.base.exe_name, wheels, action.tools)
+    def _install_packages(self, action: InstallPackages) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="poorenv-install-") as tmp:
+            requirements = Path(tmp, "requirements.txt")
+            requirements.write_text("\n".join(action.requirements) + "\n", encoding="utf-8")
+            args = [
+                "install", "--require-hashes", "--no-deps",
+                "--no-warn-script-location", "--no-warn-conflicts", "--root-user-action=ignore",
+                *(["--force-reinstall"] if action.reinstall else []),
+                *self.index_args, "-r", str(requirements),
+            ]  # fmt: skip
+            result = pipwheel.run_pip(self.python, self.base, args)
+        if result.returncode != 0:
+            raise _pip_failure("installing packages", result.stderr)
+
+    def _remove_packages(self, action: RemovePackages) -> None:
+        self._owned()
+        args = ["uninstall", "--yes", "--root-user-action=ignore", *action.names]
+        result = pipwheel.run_pip(self.python, self.base, args)
+        if result.returncode != 0:
+            raise _pip_failure("removing packages", result.stderr)
+
+    @property
+    def python(self) -> Path:
+        return self.env / "bin" / self.base.exe_name
 
     def _write_state(self, action: WriteState) -> None:
         self._write_json(state_dir(self.env) / STATE, action.state)
@@ -203,6 +230,27 @@ def _atomic_write(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         _remove(tmp)
+
+
+def _pip_failure(what: str, stderr: str) -> ApplyError:
+    text = redact(stderr)
+    if "DO NOT MATCH THE HASHES" in text:
+        culprits = [
+            line.strip().split(" from ")[0]
+            for line in text.splitlines()
+            if line.startswith("    ") and "==" in line
+        ]
+        named = f" for {', '.join(culprits)}" if culprits else ""
+        return ApplyError(
+            f"{what}: hash mismatch{named}: the downloaded file matches no hash in poorenv.lock;"
+            " nothing was installed",
+            hint="if the lock was edited by hand, run `poorenv lock` again; otherwise the index"
+            " serves another file than the one locked",
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    detail = (errors or lines or ["pip failed"])[-1].removeprefix("ERROR: ")
+    return ApplyError(f"{what}: {detail}", hint="--debug shows pip's output")
 
 
 def _os_hint(exc: OSError) -> str | None:

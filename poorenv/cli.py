@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
-from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, EnvError, PoorenvError
+from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, EnvError, LockError, PoorenvError
 
 if TYPE_CHECKING:
+    from poorenv.lock import Lock
     from poorenv.plan import Action
     from poorenv.project import Project
 
@@ -91,9 +92,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(func=cmd_plan)
 
+    p = sub.add_parser("lock", parents=[common], help="resolve poorenv.lock for the env's Python")
+    _upgrade_options(p)
+    p.set_defaults(func=cmd_lock)
+
     p = sub.add_parser("sync", parents=[common], help="make the env match poorenv.toml")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--locked", action="store_true", help="fail if poorenv.lock is missing or stale (CI)"
+    )
+    mode.add_argument(
+        "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
+    )
+    _upgrade_options(p)
     p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
+    p.add_argument("--format", choices=("requirements",), default="requirements")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
     p.add_argument("--json", action="store_true")
@@ -110,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("remove", parents=[common], help="delete the env (only one poorenv made)")
     p.set_defaults(func=cmd_remove)
     return parser
+
+
+def _upgrade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--upgrade", "-U", action="store_true", help="resolve every pin anew")
+    p.add_argument(
+        "--upgrade-package", "-P", action="append", default=[], metavar="NAME",
+        help="resolve this package anew, keep other pins (repeatable)",
+    )  # fmt: skip
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -163,24 +188,73 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lock(args: argparse.Namespace) -> int:
+    project = _project(args)
+    _say(args, f"base: {project.base.describe()}")
+    old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
+    for line in _lock_changes(old, new):
+        _say(args, line)
+    _say(args, f"wrote {project.lock_path} ({len(new.packages)} packages)")
+    return EXIT_OK
+
+
+def _lock_changes(old: Lock | None, new: Lock) -> list[str]:
+    before = {p.name: p.version for p in old.packages} if old else {}
+    after = {p.name: p.version for p in new.packages}
+    lines = []
+    for name in sorted(before.keys() | after.keys()):
+        if name not in before:
+            lines.append(f"+ {name} {after[name]}")
+        elif name not in after:
+            lines.append(f"- {name} {before[name]}")
+        elif before[name] != after[name]:
+            lines.append(f"~ {name} {before[name]} -> {after[name]}")
+    return lines
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     project = _project(args)
     _say(args, f"base: {project.base.describe()}")
     if args.dry_run:
-        print(project.plan().render())
+        print(project.plan(frozen=args.frozen).render())
         return EXIT_OK
 
     def progress(action: Action) -> None:
-        _say(args, f"- {action.summary()}  [{action.reason}]")
+        _say(args, f"  {action.summary()}  [{action.reason}]")
 
     def waiting() -> None:
         print(f"waiting for another poorenv sync of {project.env} to finish", file=sys.stderr)
 
-    plan, done = project.sync(progress, waiting)
-    if plan.is_empty():
+    def relocked(old: Lock | None, new: Lock) -> None:
+        for line in _lock_changes(old, new):
+            _say(args, line)
+        _say(args, f"wrote {project.lock_path} ({len(new.packages)} packages)")
+
+    mode = "locked" if args.locked else "frozen" if args.frozen else "auto"
+    result = project.sync(
+        mode,
+        args.upgrade,
+        tuple(args.upgrade_package),
+        progress=progress,
+        waiting=waiting,
+        relocked=relocked,
+    )
+    if result.plan.is_empty():
         _say(args, f"{project.env}: in sync, nothing to do")
     else:
-        _say(args, f"{project.env}: synced ({len(done)} action(s))")
+        _say(args, f"{project.env}: synced ({len(result.done)} action(s))")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from poorenv.config import find_config, load_config
+    from poorenv.lock import lock_path, read_lock
+
+    config = load_config(find_config(Path.cwd()))
+    lock = read_lock(lock_path(config))
+    if lock is None:
+        raise LockError(f"{lock_path(config)}: missing", hint="run `poorenv lock` first")
+    print(lock.to_requirements(), end="")
     return EXIT_OK
 
 
@@ -188,13 +262,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     plan = _project(args).plan()
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
-    elif plan.is_empty():
+    elif plan.in_sync:
         _say(args, f"{plan.env}: in sync")
     else:
         print(f"{plan.env}: not in sync", file=sys.stderr)
-        for reason in plan.reasons or ["state record out of date"]:
+        for reason in plan.reasons:
             print(f"  {reason}", file=sys.stderr)
-    return EXIT_OK if plan.is_empty() else EXIT_DRIFT
+    return EXIT_OK if plan.in_sync else EXIT_DRIFT
 
 
 def cmd_run(args: argparse.Namespace) -> int:

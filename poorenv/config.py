@@ -17,6 +17,9 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
 
+TOMLDecodeError = tomllib.TOMLDecodeError
+
+
 def loads_toml(text: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
@@ -79,7 +82,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     return parse_config(data, path.resolve())
 

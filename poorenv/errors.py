@@ -40,3 +40,7 @@ class EnvError(PoorenvError):
 
 class ApplyError(PoorenvError):
     """A step of `sync` failed."""
+
+
+class LockError(PoorenvError):
+    """poorenv.lock is missing, stale, damaged, or cannot be made."""

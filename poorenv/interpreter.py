@@ -67,8 +67,8 @@ class Interpreter:
 
     @property
     def abi(self) -> str:
-        """What must not change for installed packages to keep working."""
-        return f"{self.implementation}-{self.xy}{self.abiflags}-{self.soabi}-{self.platform}"
+        """What must not change for installed packages to keep working: the SOABI tag."""
+        return self.soabi or f"{self.implementation}-{self.xy}{self.abiflags}-{self.platform}"
 
     @property
     def fingerprint(self) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from poorenv.interpreter import Interpreter
 STATE_DIR = ".poorenv"
 MARKER = "marker.json"
 STATE = "state.json"
-LOCKFILE = "sync.lock"
 PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
 
 # Left out of the stdlib mirror (top level only): packages of the base, the base's

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from poorenv.activation import scripts as activation_scripts
 from poorenv.errors import EnvError
 from poorenv.interpreter import Interpreter
 from poorenv.layout import PYVENV_CFG_TEXT, Layout
+from poorenv.lock import Lock
 from poorenv.state import MISSING, Entry, EnvState, MirrorState, is_bytecode
 
 STATE_FORMAT = 1
@@ -119,13 +120,43 @@ class WriteFiles(Action):
 
 
 @dataclass(frozen=True)
-class Seed(Action):
-    """Install the seed tools (pip, setuptools) with pip run from its own wheel."""
+class PackageChange:
+    name: str
+    old: str | None  # installed version, None when not installed
+    new: str
+    why: str  # "missing", "upgrade", "downgrade", "hashes changed"
 
-    tools: tuple[str, ...]
+    def __str__(self) -> str:
+        if self.old is None:
+            return f"{self.name} {self.new}"
+        if self.old == self.new:
+            return f"{self.name} {self.new} ({self.why})"
+        return f"{self.name} {self.old} -> {self.new}"
+
+
+@dataclass(frozen=True)
+class InstallPackages(Action):
+    """Install exactly these pins from the lock, hashes required, without dependencies."""
+
+    changes: tuple[PackageChange, ...]
+    requirements: tuple[str, ...]  # hash-pinned lines
+
+    @property
+    def reinstall(self) -> bool:
+        return any(c.old == c.new for c in self.changes)
 
     def summary(self) -> str:
-        return "seed " + ", ".join(self.tools)
+        return "install " + ", ".join(str(c) for c in self.changes)
+
+
+@dataclass(frozen=True)
+class RemovePackages(Action):
+    """Uninstall distributions the lock does not name."""
+
+    names: tuple[str, ...]
+
+    def summary(self) -> str:
+        return "remove " + ", ".join(self.names)
 
 
 @dataclass(frozen=True)
@@ -146,7 +177,8 @@ _KINDS: dict[type[Action], str] = {
     MakeDirs: "make-dirs",
     MakeLinks: "make-links",
     WriteFiles: "write-files",
-    Seed: "seed",
+    InstallPackages: "install-packages",
+    RemovePackages: "remove-packages",
     WriteState: "write-state",
 }
 
@@ -156,28 +188,40 @@ class Plan:
     env: Path
     base: Interpreter
     actions: tuple[Action, ...] = ()
-    notes: tuple[str, ...] = field(default=())
+    lock_problem: str | None = None  # why poorenv.lock cannot be used as it is
 
     def is_empty(self) -> bool:
         return not self.actions
 
     @property
+    def in_sync(self) -> bool:
+        return self.is_empty() and self.lock_problem is None
+
+    @property
     def reasons(self) -> list[str]:
-        return [f"{a.summary()}: {a.reason}" for a in self.actions if not isinstance(a, WriteState)]
+        found = [
+            f"{a.summary()}: {a.reason}" for a in self.actions if not isinstance(a, WriteState)
+        ]
+        if self.lock_problem:
+            found.insert(0, self.lock_problem)
+        return found or ["state record out of date"]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "env": str(self.env),
             "base": self.base.fingerprint,
-            "in_sync": self.is_empty(),
+            "in_sync": self.in_sync,
+            "lock_problem": self.lock_problem,
             "actions": [a.to_json() for a in self.actions],
         }
 
     def render(self) -> str:
+        lines = [f"{self.lock_problem}: sync will resolve first"] if self.lock_problem else []
         if self.is_empty():
-            return f"{self.env}: in sync, nothing to do"
-        lines = [f"{self.env}: {len(self.actions)} action(s)"]
-        lines += [f"  {a.summary()}  [{a.reason}]" for a in self.actions]
+            lines.append(f"{self.env}: in sync, nothing to do")
+        else:
+            lines.append(f"{self.env}: {len(self.actions)} action(s)")
+            lines += [f"  {a.summary()}  [{a.reason}]" for a in self.actions]
         return "\n".join(lines)
 
 
@@ -199,17 +243,30 @@ def marker_for(base: Interpreter) -> dict[str, Any]:
     return {"format": MARKER_FORMAT, "created-by": f"poorenv {__version__}", "abi": base.abi}
 
 
-def desired_state(base: Interpreter, layout: Layout, seed: tuple[str, ...]) -> dict[str, Any]:
+def desired_state(base: Interpreter, layout: Layout, lock: Lock | None) -> dict[str, Any]:
+    packages = {
+        p.name: {"version": p.version, "hashes": p.digest} for p in (lock.packages if lock else ())
+    }
     return {
         "format": STATE_FORMAT,
         "base": base.fingerprint,
         "exe": layout.exe.name,
-        "seed": list(seed),
+        "packages": packages,
     }
 
 
-def plan(layout: Layout, base: Interpreter, env: EnvState, seed: tuple[str, ...]) -> Plan:
-    """What must happen for the env on disk to match `layout` built on `base`."""
+def plan(
+    layout: Layout,
+    base: Interpreter,
+    env: EnvState,
+    lock: Lock | None,
+    lock_problem: str | None = None,
+) -> Plan:
+    """What must happen for the env on disk to match `layout` built on `base`, with `lock`.
+
+    With no lock (none yet, or `lock_problem` says why it cannot be used), packages are left
+    as they are.
+    """
     actions: list[Action] = []
     fresh = False
     if not env.exists:
@@ -238,16 +295,58 @@ def plan(layout: Layout, base: Interpreter, env: EnvState, seed: tuple[str, ...]
             actions.append(action)
     actions += _links_dirs_files(layout, env, fresh)
 
-    installed = {} if fresh else env.distributions
-    missing_tools = tuple(t for t in seed if t not in installed)
-    if missing_tools:
-        actions.append(Seed("not installed", missing_tools))
+    if lock is not None:
+        recorded = (env.state or {}).get("packages") if not fresh else {}
+        installed = {} if fresh else env.distributions
+        actions += _packages(lock, installed, recorded if isinstance(recorded, Mapping) else {})
 
-    wanted = desired_state(base, layout, seed)
+    wanted = desired_state(base, layout, lock)
+    if lock is None and env.state:
+        wanted["packages"] = env.state.get("packages", {})  # unknown until there is a lock
     if actions or fresh or env.state != wanted:
         reason = "env changed" if actions else "state record out of date"
         actions.append(WriteState(reason, wanted))
-    return Plan(env=layout.env, base=base, actions=tuple(actions))
+    return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
+
+
+def _packages(
+    lock: Lock, installed: Mapping[str, str], recorded: Mapping[str, Any]
+) -> list[Action]:
+    from packaging.version import InvalidVersion, Version
+
+    def same(a: str, b: str) -> bool:
+        try:
+            return Version(a) == Version(b)
+        except InvalidVersion:
+            return a == b
+
+    changes: list[PackageChange] = []
+    lines: list[str] = []
+    for package in lock.packages:
+        have = installed.get(package.name)
+        record = recorded.get(package.name)
+        if have is None:
+            why = "missing"
+        elif not same(have, package.version):
+            try:
+                why = "upgrade" if Version(package.version) > Version(have) else "downgrade"
+            except InvalidVersion:
+                why = "version differs"
+        elif isinstance(record, Mapping) and record.get("hashes") not in (None, package.digest):
+            why = "hashes changed"
+        else:
+            continue
+        changes.append(PackageChange(package.name, have, package.version, why))
+        lines.append(package.requirement())
+    actions: list[Action] = []
+    if changes:
+        kinds = sorted({c.why for c in changes})
+        actions.append(InstallPackages(", ".join(kinds), tuple(changes), tuple(lines)))
+    locked = {p.name for p in lock.packages}
+    extra = tuple(sorted(name for name in installed if name not in locked))
+    if extra:
+        actions.append(RemovePackages("not in the lock", extra))
+    return actions
 
 
 def _base_change(state: Mapping[str, Any] | None, base: Interpreter) -> str | None:

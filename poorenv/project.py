@@ -11,9 +11,11 @@ from pathlib import Path
 
 from poorenv import plan as planner
 from poorenv.config import Config
-from poorenv.errors import EnvError
+from poorenv.errors import EnvError, LockError
 from poorenv.interpreter import Interpreter, find_interpreter
-from poorenv.layout import LOCKFILE, STATE_DIR, Layout, build_layout, state_dir
+from poorenv.layout import STATE_DIR, Layout, build_layout
+from poorenv.lock import Lock, index_arguments, lock_path, read_lock, stale_reason, write_lock
+from poorenv.paths import cache_dir
 from poorenv.plan import Action, Plan
 from poorenv.state import library_files, read_env, read_marker
 
@@ -37,22 +39,86 @@ class Project:
     def env(self) -> Path:
         return self.config.env_path
 
-    def plan(self) -> Plan:
+    @property
+    def lock_path(self) -> Path:
+        return lock_path(self.config)
+
+    def plan(self, lock: Lock | None = None, frozen: bool = False) -> Plan:
+        """The plan against `lock` (default: poorenv.lock as it is on disk).
+
+        A lock that is missing or stale leaves packages out of the plan and is reported in
+        `Plan.lock_problem`; with `frozen` a stale input hash is accepted.
+        """
+        if lock is None:
+            lock = read_lock(self.lock_path)
+        problem = stale_reason(lock, self.config, self.base)
+        if frozen and lock is not None and not lock.interpreter.mismatch(self.base):
+            problem = None
         state = read_env(self.layout, planner.text_file_paths(self.layout))
-        return planner.plan(self.layout, self.base, state, self.config.seed)
+        usable = lock if problem is None else None
+        return planner.plan(self.layout, self.base, state, usable, problem)
+
+    def lock(
+        self, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()
+    ) -> tuple[Lock | None, Lock]:
+        """Resolve and write poorenv.lock; returns the old lock (if any) and the new one."""
+        with env_lock(self.env):
+            return self._relock(upgrade, upgrade_packages)
+
+    def _relock(self, upgrade: bool, upgrade_packages: tuple[str, ...]) -> tuple[Lock | None, Lock]:
+        from poorenv.resolver import resolve
+
+        old = read_lock(self.lock_path)
+        new = resolve(self.config, self.base, old, upgrade, upgrade_packages)
+        write_lock(self.lock_path, new)
+        return old, new
 
     def sync(
         self,
+        mode: str = "auto",
+        upgrade: bool = False,
+        upgrade_packages: tuple[str, ...] = (),
         progress: Callable[[Action], None] | None = None,
         waiting: Callable[[], None] | None = None,
-    ) -> tuple[Plan, list[Action]]:
-        """Make the env match; returns the plan and the actions carried out."""
+        relocked: Callable[[Lock | None, Lock], None] | None = None,
+    ) -> SyncResult:
+        """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
+        stale lock, "frozen" installs the lock as it is."""
         from poorenv.apply import Applier
 
         with env_lock(self.env, waiting):
-            current = self.plan()
-            done = Applier(self.env, self.base).apply(current, progress)
-        return current, done
+            lock = read_lock(self.lock_path)
+            problem = stale_reason(lock, self.config, self.base)
+            old: Lock | None = lock
+            if mode == "frozen":
+                if lock is None:
+                    raise LockError(f"{self.lock_path}: missing", hint="run `poorenv lock` first")
+                mismatch = lock.interpreter.mismatch(self.base)
+                if mismatch:
+                    raise LockError(f"{self.lock_path}: {mismatch}", hint="run `poorenv lock`")
+            elif problem or upgrade or upgrade_packages:
+                if mode == "locked":
+                    raise LockError(
+                        f"{problem or 'an upgrade needs a new lock'} (--locked)",
+                        hint="run `poorenv lock` and commit poorenv.lock",
+                    )
+                old, lock = self._relock(upgrade, upgrade_packages)
+                if relocked:
+                    relocked(old, lock)
+            if lock is None:  # pragma: no cover - a missing lock is always a problem above
+                raise LockError(f"{self.lock_path}: missing")
+            current = self.plan(lock, frozen=True)
+            index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
+            done = Applier(self.env, self.base, index_args).apply(current, progress)
+        return SyncResult(current, done, old, lock)
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    plan: Plan
+    done: list[Action]
+    old_lock: Lock | None
+    lock: Lock
 
 
 def check_env_path(env: Path, project_dir: Path) -> None:
@@ -82,11 +148,16 @@ def _has_foreign_content(env: Path) -> bool:
 @contextlib.contextmanager
 def env_lock(env: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the env's lock; call `waiting` once if another process holds it."""
+    import hashlib
+
     from filelock import FileLock, Timeout
 
-    directory = state_dir(env)
+    # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
+    # even for an env that does not exist yet or a sync that is then refused.
+    directory = cache_dir() / "locks"
     directory.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(directory / LOCKFILE))
+    key = hashlib.sha256(str(env).encode()).hexdigest()[:24]
+    lock = FileLock(str(directory / f"{key}.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:

@@ -11,13 +11,15 @@ import pytest
 from poorenv.errors import EnvError
 from poorenv.interpreter import PLACEHOLDER, Interpreter
 from poorenv.layout import PYVENV_CFG_TEXT, build_layout
+from poorenv.lock import Lock, LockedPackage, LockInterpreter
 from poorenv.plan import (
     ClearEnv,
     CreateEnv,
     InstallInterpreter,
+    InstallPackages,
     MakeLinks,
     MirrorTree,
-    Seed,
+    RemovePackages,
     WriteFiles,
     WriteState,
     desired_state,
@@ -26,41 +28,11 @@ from poorenv.plan import (
     text_file_paths,
 )
 from poorenv.state import Entry, EnvState, MirrorState
+from tests.fakes import fake_base
 
 ENV = Path("/work/project/.poorenv")
 BASE_FILES = frozenset({"os.py", "json/__init__.py", "json/__pycache__/__init__.cpython-312.pyc"})
 BASE_DIRS = frozenset({"json", "json/__pycache__"})
-
-
-def fake_base(**changes: object) -> Interpreter:
-    base = Interpreter(
-        executable="/opt/py312/bin/python3.12",
-        executable_size=17600,
-        executable_mtime_ns=1,
-        implementation="cpython",
-        version="3.12.1",
-        abiflags="",
-        cache_tag="cpython-312",
-        soabi="cpython-312-x86_64-linux-gnu",
-        platform="linux-x86_64",
-        base_prefix="/opt/py312",
-        scheme="posix_prefix",
-        stdlib="/opt/py312/lib/python3.12",
-        platstdlib="/opt/py312/lib/python3.12",
-        include="/opt/py312/include/python3.12",
-        platinclude="/opt/py312/include/python3.12",
-        prefix_paths={
-            "stdlib": f"{PLACEHOLDER}/lib/python3.12",
-            "platstdlib": f"{PLACEHOLDER}/lib/python3.12",
-            "purelib": f"{PLACEHOLDER}/lib/python3.12/site-packages",
-            "platlib": f"{PLACEHOLDER}/lib/python3.12/site-packages",
-            "include": f"{PLACEHOLDER}/include/python3.12",
-            "platinclude": f"{PLACEHOLDER}/include/python3.12",
-            "scripts": f"{PLACEHOLDER}/bin",
-            "data": PLACEHOLDER,
-        },
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 def mirrors(
@@ -71,7 +43,16 @@ def mirrors(
         "Python.h": Entry("link", target=f"{base.include}/Python.h")})}  # fmt: skip
 
 
-def synced_state(base: Interpreter, seed: tuple[str, ...] = ("pip",)) -> EnvState:
+HASH = "sha256:" + "c" * 64
+PIP = LockedPackage("pip", "24.0", (HASH,))
+
+
+def a_lock(*packages: LockedPackage, base: Interpreter | None = None) -> Lock:
+    interp = LockInterpreter.of(base or fake_base())
+    return Lock("sha256:" + "0" * 64, interp, packages or (PIP,))
+
+
+def synced_state(base: Interpreter, lock: Lock | None = None) -> EnvState:
     """What the reader would see in an env fully synced with `base`."""
     layout = build_layout(ENV, base)
     entries = {
@@ -90,11 +71,11 @@ def synced_state(base: Interpreter, seed: tuple[str, ...] = ("pip",)) -> EnvStat
         is_dir=True,
         empty=False,
         marker=marker_for(base),
-        state=desired_state(base, layout, seed),
+        state=desired_state(base, layout, lock or a_lock()),
         entries=entries,
         texts=texts,
         mirrors=mirrors(base, env_mirror),
-        distributions={"pip": "24.0"},
+        distributions={p.name: p.version for p in (lock or a_lock()).packages},
     )
 
 
@@ -105,10 +86,10 @@ def kinds(actions: object) -> list[str]:
 def test_new_env_plan_builds_everything_and_writes_state_last() -> None:
     base = fake_base()
     layout = build_layout(ENV, base)
-    result = plan(layout, base, EnvState(path=ENV, exists=False, mirrors=mirrors(base)), ("pip",))
+    result = plan(layout, base, EnvState(path=ENV, exists=False, mirrors=mirrors(base)), a_lock())
     assert kinds(result.actions) == [
         "create-env", "install-interpreter", "mirror", "mirror", "make-dirs", "make-links",
-        "write-files", "seed", "write-state",
+        "write-files", "install-packages", "write-state",
     ]  # fmt: skip
     mirror = result.actions[2]
     assert isinstance(mirror, MirrorTree)
@@ -120,7 +101,7 @@ def test_new_env_plan_builds_everything_and_writes_state_last() -> None:
 
 def test_synced_env_plans_nothing() -> None:
     base = fake_base()
-    result = plan(build_layout(ENV, base), base, synced_state(base), ("pip",))
+    result = plan(build_layout(ENV, base), base, synced_state(base), a_lock())
     assert result.is_empty()
     assert "nothing to do" in result.render()
 
@@ -128,7 +109,7 @@ def test_synced_env_plans_nothing() -> None:
 def test_plan_is_json_serialisable() -> None:
     base = fake_base()
     layout = build_layout(ENV, base)
-    result = plan(layout, base, EnvState(path=ENV, exists=False, mirrors=mirrors(base)), ())
+    result = plan(layout, base, EnvState(path=ENV, exists=False, mirrors=mirrors(base)), None)
     data = json.loads(json.dumps(result.to_json()))
     assert data["in_sync"] is False
     assert data["actions"][0] == {
@@ -149,7 +130,7 @@ def test_missing_stale_and_stray_links() -> None:
     env["olddir/x.py"] = Entry("link", target="/x")
     changed = dataclasses.replace(state, mirrors={**state.mirrors, "stdlib": MirrorState(
         BASE_FILES, BASE_DIRS, env)})  # fmt: skip
-    result = plan(build_layout(ENV, base), base, changed, ("pip",))
+    result = plan(build_layout(ENV, base), base, changed, a_lock())
     mirror = result.actions[0]
     assert isinstance(mirror, MirrorTree)
     assert mirror.add == ("os.py",)
@@ -169,16 +150,16 @@ def test_moved_base_relinks_and_says_why() -> None:
         platinclude="/new/py312/include/python3.12",
         executable_mtime_ns=2,
     )
-    result = plan(build_layout(ENV, new), new, synced_state(old), ("pip",))
+    result = plan(build_layout(ENV, new), new, synced_state(old), a_lock())
     assert kinds(result.actions) == ["install-interpreter", "mirror", "mirror", "write-state"]
     assert all("base moved" in a.reason for a in result.actions[:3])
-    assert not any(isinstance(a, (ClearEnv, Seed)) for a in result.actions)
+    assert not any(isinstance(a, (ClearEnv, InstallPackages)) for a in result.actions)
 
 
 def test_patched_base_same_path_reinstalls_interpreter() -> None:
     old = fake_base()
     new = fake_base(version="3.12.2", executable_size=17700)
-    result = plan(build_layout(ENV, new), new, synced_state(old), ("pip",))
+    result = plan(build_layout(ENV, new), new, synced_state(old), a_lock())
     assert isinstance(result.actions[0], InstallInterpreter)
     assert result.actions[0].reason == "base upgraded: 3.12.1 -> 3.12.2"
 
@@ -186,23 +167,24 @@ def test_patched_base_same_path_reinstalls_interpreter() -> None:
 def test_abi_change_clears_the_env() -> None:
     old = fake_base()
     new = fake_base(version="3.13.0", soabi="cpython-313-x86_64-linux-gnu")
-    result = plan(build_layout(ENV, new), new, synced_state(old), ("pip",))
+    result = plan(build_layout(ENV, new), new, synced_state(old), a_lock())
     assert isinstance(result.actions[0], ClearEnv)
     assert "ABI changed" in result.actions[0].reason
-    assert any(isinstance(a, Seed) for a in result.actions)
+    install = next(a for a in result.actions if isinstance(a, InstallPackages))
+    assert [c.why for c in install.changes] == ["missing"]
 
 
 def test_foreign_directory_is_refused() -> None:
     base = fake_base()
     foreign = EnvState(path=ENV, exists=True, is_dir=True, empty=False, mirrors=mirrors(base))
     with pytest.raises(EnvError, match="not made by poorenv"):
-        plan(build_layout(ENV, base), base, foreign, ())
+        plan(build_layout(ENV, base), base, foreign, None)
 
 
 def test_empty_directory_is_adopted() -> None:
     base = fake_base()
     empty = EnvState(path=ENV, exists=True, is_dir=True, empty=True, mirrors=mirrors(base))
-    result = plan(build_layout(ENV, base), base, empty, ())
+    result = plan(build_layout(ENV, base), base, empty, None)
     assert isinstance(result.actions[0], CreateEnv)
 
 
@@ -212,18 +194,46 @@ def test_edited_pyvenv_cfg_and_wrong_link_are_rewritten() -> None:
     layout = build_layout(ENV, base)
     texts = {**state.texts, layout.pyvenv_cfg: "home = /usr/bin\n"}
     entries = {**state.entries, ENV / "bin" / "python": Entry("link", target="/usr/bin/python3")}
-    result = plan(layout, base, dataclasses.replace(state, texts=texts, entries=entries), ("pip",))
+    result = plan(layout, base, dataclasses.replace(state, texts=texts, entries=entries), a_lock())
     writes = [a for a in result.actions if isinstance(a, WriteFiles)]
     links = [a for a in result.actions if isinstance(a, MakeLinks)]
     assert writes[0].files == ((layout.pyvenv_cfg, PYVENV_CFG_TEXT),)
     assert links[0].links == ((ENV / "bin" / "python", "python3.12"),)
 
 
-def test_missing_seed_tool_is_installed() -> None:
+def test_package_changes_each_say_why() -> None:
     base = fake_base()
-    state = dataclasses.replace(synced_state(base, ("pip", "setuptools")), distributions={})
-    result = plan(build_layout(ENV, base), base, state, ("pip", "setuptools"))
-    assert next(a for a in result.actions if isinstance(a, Seed)).tools == ("pip", "setuptools")
+    pins = [("flask", "3.0.0"), ("six", "1.0"), ("click", "8.1.7")]
+    old = a_lock(PIP, *(LockedPackage(name, version, (HASH,)) for name, version in pins))
+    state = dataclasses.replace(
+        synced_state(base, old), distributions={"pip": "24.0", "flask": "3.0.0", "six": "1.0",
+                                                "click": "8.1.7", "extra": "1.0"})  # fmt: skip
+    other = "sha256:" + "d" * 64
+    new = a_lock(LockedPackage("pip", "24.0", (other,)), LockedPackage("flask", "3.1.0", (HASH,)),
+                 LockedPackage("click", "8.0.0", (HASH,)), LockedPackage("attrs", "23.1", (HASH,)),
+                 LockedPackage("six", "1.0", (HASH,)))  # fmt: skip
+    result = plan(build_layout(ENV, base), base, state, new)
+    install = next(a for a in result.actions if isinstance(a, InstallPackages))
+    remove = next(a for a in result.actions if isinstance(a, RemovePackages))
+    whys = {c.name: (c.old, c.new, c.why) for c in install.changes}
+    assert whys == {
+        "pip": ("24.0", "24.0", "hashes changed"),
+        "flask": ("3.0.0", "3.1.0", "upgrade"),
+        "click": ("8.1.7", "8.0.0", "downgrade"),
+        "attrs": (None, "23.1", "missing"),
+    }
+    assert install.reinstall
+    assert remove.names == ("extra",)
+    assert all("--hash=" in line for line in install.requirements)
+
+
+def test_without_a_lock_packages_are_left_alone_and_the_problem_is_told() -> None:
+    base = fake_base()
+    state = dataclasses.replace(synced_state(base), distributions={"pip": "24.0", "x": "1"})
+    result = plan(build_layout(ENV, base), base, state, None, "poorenv.lock is missing")
+    assert result.is_empty()
+    assert not result.in_sync
+    assert result.reasons == ["poorenv.lock is missing"]
 
 
 def test_debian_scheme_links_local_bin_and_free_threaded_names() -> None:

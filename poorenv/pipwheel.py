@@ -1,9 +1,9 @@
-"""Wheels for the seed tools (pip, setuptools), and installing them with pip run from its wheel.
+"""pip, run straight from its wheel by the env's interpreter: how poorenv installs anything.
 
-The wheels are kept in poorenv's cache, per Python X.Y, so that a new env costs one local pip
-run and no download. They are fetched with pip's own configuration (index, proxies,
-certificates). Offline, the base's own bundled wheels (ensurepip's, or Debian's
-/usr/share/python-wheels) serve instead; ensurepip itself is never run.
+The env needs no pip of its own for poorenv to manage it, and ensurepip is never run. The wheel
+(the newest pip that supports the env's X.Y) is kept in poorenv's cache, fetched once with
+pip's own configuration (index, proxies, certificates). Offline, the base's bundled wheel
+(ensurepip's, or Debian's /usr/share/python-wheels) serves instead.
 """
 
 from __future__ import annotations
@@ -97,22 +97,18 @@ def _bundled(base: Interpreter, tools: tuple[str, ...]) -> dict[str, Path]:
     return wheels
 
 
-def install(python: Path, wheels: dict[str, Path], tools: tuple[str, ...]) -> None:
-    """Install `tools` into the env of `python`, with pip run straight from its wheel."""
-    find_links = sorted({str(path.parent) for path in wheels.values()})
-    pip = wheels["pip"]
-    cmd = [
-        str(python), str(pip / "pip"), "install", "--isolated", "--no-index",
-        "--disable-pip-version-check", "--no-warn-script-location", "--no-deps",
-        "--root-user-action=ignore", "--quiet",
-        *(f"--find-links={d}" for d in find_links),
-        *(str(wheels[tool]) for tool in tools),
+def pip_command(python: Path, base: Interpreter) -> list[str]:
+    """The command line that runs pip (from its cached wheel) inside the env of `python`."""
+    pip = seed_wheels(base, ("pip",))["pip"]
+    return [
+        str(python), str(pip / "pip"), "--disable-pip-version-check", "--no-input",
     ]  # fmt: skip
-    result = subprocess.run(
+
+
+def run_pip(python: Path, base: Interpreter, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run pip from its wheel in the env of `python`; the caller reads the result."""
+    cmd = [*pip_command(python, base), *args]
+    log.debug("running %s", " ".join(cmd))
+    return subprocess.run(
         cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
     )
-    if result.returncode != 0:
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        raise ApplyError(
-            f"installing {', '.join(tools)} failed: {lines[-1] if lines else result.returncode}"
-        )

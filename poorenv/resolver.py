@@ -1,0 +1,180 @@
+"""Resolving poorenv.toml into a Lock with pip-tools, inside an interpreter of the env's version.
+
+pip-tools evaluates environment markers for the interpreter it runs in, so it must run in one
+of the env's X.Y and ABI: poorenv's own interpreter when that is the base itself, otherwise a
+small resolver venv built once per base in poorenv's cache (with pip-tools installed by pip
+run from its wheel, using pip's own configuration).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poorenv import paths
+from poorenv.errors import LockError
+from poorenv.lock import (
+    Lock,
+    LockInterpreter,
+    index_arguments,
+    input_hash,
+    parse_requirements,
+    redact,
+)
+from poorenv.pipwheel import pip_command
+
+if TYPE_CHECKING:
+    from poorenv.config import Config
+    from poorenv.interpreter import Interpreter
+
+log = logging.getLogger(__name__)
+
+RESOLVER_REQUIREMENT = "pip-tools>=7.4"
+
+
+def resolve(
+    config: Config,
+    base: Interpreter,
+    previous: Lock | None = None,
+    upgrade: bool = False,
+    upgrade_packages: tuple[str, ...] = (),
+) -> Lock:
+    """Resolve `[requirements]` plus the seed tools for `base`; keep `previous` pins if asked."""
+    inputs = [*config.packages, *config.seed]
+    inputs += [f"-r {path}" for path in config.requirement_files]
+    inputs += [f"-c {path}" for path in config.constraint_files]
+    interpreter = LockInterpreter.of(base)
+    if not inputs:
+        return Lock(input_hash(config), interpreter, ())
+    python = resolver_python(base)
+    with tempfile.TemporaryDirectory(prefix="poorenv-lock-") as tmp:
+        source = Path(tmp, "requirements.in")
+        source.write_text("\n".join(inputs) + "\n", encoding="utf-8")
+        output = Path(tmp, "requirements.txt")
+        if previous is not None and not upgrade and not previous.interpreter.mismatch(base):
+            output.write_text(previous.to_requirements(), encoding="utf-8")  # pins to keep
+        cmd = [
+            str(python), "-m", "piptools", "compile", "--quiet", "--generate-hashes",
+            "--allow-unsafe", "--no-header", "--no-annotate", "--strip-extras",
+            "--no-emit-index-url", "--no-emit-trusted-host", "--no-emit-find-links",
+            "--output-file", str(output),
+            *index_arguments(config.index, config.project_dir),
+        ]  # fmt: skip
+        if upgrade:
+            cmd.append("--upgrade")
+        for name in upgrade_packages:
+            cmd += ["--upgrade-package", name]
+        cmd.append(str(source))
+        result = subprocess.run(
+            cmd,
+            cwd=config.project_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=paths.clean_environ(
+                PIP_REQUIRE_VIRTUALENV="0", CUSTOM_COMPILE_COMMAND="poorenv lock"
+            ),
+        )
+        if result.returncode != 0:
+            raise LockError(
+                f"resolving {config.file.name} for {base.implementation} {base.xy} failed: "
+                + _last_error(result.stderr),
+                hint="check the requirements and the index settings; --debug shows pip's output",
+            )
+        packages = parse_requirements(output.read_text(encoding="utf-8"))
+    return Lock(input_hash(config), interpreter, tuple(packages))
+
+
+_EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|NotFound)): (.+)$"
+)
+
+
+def _last_error(stderr: str) -> str:
+    """The one line of pip or pip-tools output that says what went wrong."""
+    log.debug("pip-compile said:\n%s", redact(stderr))
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith(("ERROR: ", "error: ")):
+            return redact(line.split(": ", 1)[1])
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return redact(match.group(2))
+    return redact(lines[-1] if lines else "no output")
+
+
+def resolver_python(base: Interpreter) -> Path:
+    """An interpreter of `base`'s version and ABI that can run pip-tools."""
+    if os.path.realpath(sys.executable) == base.executable and _has_piptools():
+        return Path(sys.executable)
+    return _resolver_env(base)
+
+
+def _has_piptools() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("piptools") is not None
+
+
+def _resolver_env(base: Interpreter) -> Path:
+    import hashlib
+
+    from filelock import FileLock
+
+    key = hashlib.sha256(base.executable.encode()).hexdigest()[:12]
+    root = paths.cache_dir() / "resolvers"
+    target = root / f"{base.implementation}-{base.xy}{base.abiflags}-{key}"
+    ready = target / "poorenv-ready"
+    stamp = f"{base.executable} {base.executable_size} {base.executable_mtime_ns}\n"
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / f"{target.name}.lock")):
+        if _read(ready) == stamp:
+            return target / "bin" / "python"
+        log.info("building a resolver env for %s in %s", base.describe(), target)
+        building = root / f"{target.name}.building"
+        shutil.rmtree(building, ignore_errors=True)
+        _run(
+            [base.executable, "-m", "venv", "--without-pip", str(building)],
+            f"cannot make a resolver env for {base.describe()}",
+        )
+        python = building / "bin" / "python"
+        _run(
+            [*pip_command(python, base), "install", "--quiet", "--root-user-action=ignore",
+             RESOLVER_REQUIREMENT],
+            f"cannot install pip-tools for {base.describe()}",
+        )  # fmt: skip
+        shutil.rmtree(target, ignore_errors=True)
+        # venv wrote absolute paths of `building`: make it again in place, keeping packages.
+        os.replace(building, target)
+        _run(
+            [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
+            f"cannot move the resolver env for {base.describe()}",
+        )
+        ready.write_text(stamp, encoding="utf-8")
+    return target / "bin" / "python"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _run(cmd: list[str], what: str) -> None:
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
+    )
+    if result.returncode != 0:
+        raise LockError(
+            f"{what}: {_last_error(result.stderr)}",
+            hint="pip-tools is installed into it with pip's own configuration: check the index",
+        )

@@ -1,0 +1,174 @@
+"""poorenv.lock without resolving: parsing pip-compile's output, the TOML form, staleness."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from poorenv.config import loads_toml, parse_config
+from poorenv.errors import LockError
+from poorenv.lock import (
+    LOCK_VERSION,
+    Lock,
+    LockedPackage,
+    LockInterpreter,
+    input_hash,
+    parse_requirements,
+    read_lock,
+    redact,
+    stale_reason,
+    write_lock,
+)
+from tests.conftest import ROOT
+from tests.fakes import fake_base
+
+H1 = "sha256:" + "a" * 64
+H2 = "sha256:" + "b" * 64
+COMPILED = f"""\
+click==8.1.7 \\
+    --hash={H2} \\
+    --hash={H1}
+    # via flask
+flask==3.0.0 \\
+    --hash={H1}
+    # via -r requirements.in
+tomli==2.0.1 ; python_version < "3.11" \\
+    --hash={H1}
+
+# The following packages are considered to be unsafe in a requirements file:
+pip==24.0 \\
+    --hash={H2}
+"""
+
+
+def a_lock(**changes: object) -> Lock:
+    lock = Lock(
+        input_hash="sha256:" + "0" * 64,
+        interpreter=LockInterpreter.of(fake_base()),
+        packages=tuple(parse_requirements(COMPILED)),
+    )
+    return dataclasses.replace(lock, **changes)  # type: ignore[arg-type]
+
+
+def config_in(tmp_path: Path, text: str) -> object:
+    path = tmp_path / "poorenv.toml"
+    path.write_text(text)
+    return parse_config(loads_toml(text), path)
+
+
+def test_parse_pip_compile_output() -> None:
+    packages = parse_requirements(COMPILED)
+    assert [(p.name, p.version) for p in packages] == [
+        ("click", "8.1.7"), ("flask", "3.0.0"), ("pip", "24.0"), ("tomli", "2.0.1"),
+    ]  # fmt: skip
+    assert packages[0].hashes == (H1, H2)  # sorted
+    assert packages[3].markers == 'python_version < "3.11"'
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("flask>=3 \\\n    --hash=" + H1, "unpinned"), ("flask==3.0.0\n", "unhashed")],
+)
+def test_unpinned_or_unhashed_output_is_refused(text: str, words: str) -> None:
+    with pytest.raises(LockError, match=words):
+        parse_requirements(text)
+
+
+def test_toml_round_trip_is_stable_and_valid(tmp_path: Path) -> None:
+    lock = a_lock()
+    path = tmp_path / "poorenv.lock"
+    write_lock(path, lock)
+    first = path.read_text()
+    again = read_lock(path)
+    assert again == lock
+    write_lock(path, again)
+    assert path.read_text() == first
+    schema = json.loads((ROOT / "schemas" / "poorenv-lock.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(loads_toml(first))
+
+
+def test_export_is_hash_pinned(tmp_path: Path) -> None:
+    text = a_lock().to_requirements()
+    assert f"flask==3.0.0 \\\n    --hash={H1}" in text
+    assert 'tomli==2.0.1 ; python_version < "3.11" \\' in text
+    assert [(p.name, p.version) for p in parse_requirements(text)] == [
+        (p.name, p.version) for p in a_lock().packages
+    ]
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda t: t.replace("version = 1\n", f"version = {LOCK_VERSION + 1}\n", 1), "newer"),
+        (lambda t: t[: len(t) // 2], "invalid TOML"),
+        (lambda t: t.replace(H1, "sha256:1234"), "not a sha256 hash"),
+        (lambda t: t.replace('[interpreter]\nimplementation = "cpython"\n', "[interpreter]\n"),
+         "[interpreter] implementation"),
+        (lambda t: t.replace('name = "flask"', 'name = ""'), "name: missing"),
+        (lambda t: t.replace('version = "3.0.0"\n', ""), "(flask) version: missing"),
+    ],
+)  # fmt: skip
+def test_damaged_locks_are_refused_clearly(tmp_path: Path, edit: object, words: str) -> None:
+    path = tmp_path / "poorenv.lock"
+    write_lock(path, a_lock())
+    path.write_text(edit(path.read_text()))  # type: ignore[operator]
+    with pytest.raises(LockError) as info:
+        read_lock(path)
+    assert words in info.value.message
+    assert str(path) in info.value.message
+
+
+def test_missing_lock_reads_as_none(tmp_path: Path) -> None:
+    assert read_lock(tmp_path / "poorenv.lock") is None
+
+
+def test_input_hash_follows_contents_not_mtimes(tmp_path: Path) -> None:
+    (tmp_path / "req.in").write_text("flask\n")
+    text = '[env]\npython = "3.12"\n[requirements]\nfiles = ["req.in"]\n'
+    first = input_hash(config_in(tmp_path, text))  # type: ignore[arg-type]
+    (tmp_path / "req.in").write_text("flask\n")  # same content, new mtime
+    assert input_hash(config_in(tmp_path, text)) == first  # type: ignore[arg-type]
+    (tmp_path / "req.in").write_text("flask>=3\n")
+    assert input_hash(config_in(tmp_path, text)) != first  # type: ignore[arg-type]
+
+
+def test_input_hash_ignores_credentials_but_not_the_index(tmp_path: Path) -> None:
+    def with_url(url: str) -> str:
+        return input_hash(  # type: ignore[arg-type]
+            config_in(tmp_path, f'[env]\npython = "3.12"\n[index]\nurl = "{url}"\n')
+        )
+
+    assert with_url("https://u:one@example.invalid/simple") == with_url(
+        "https://u:two@example.invalid/simple"
+    )
+    assert with_url("https://example.invalid/simple") != with_url("https://other.invalid/simple")
+
+
+def test_stale_reasons(tmp_path: Path) -> None:
+    config = config_in(tmp_path, '[env]\npython = "3.12"\n')
+    base = fake_base()
+    fresh = a_lock(input_hash=input_hash(config))  # type: ignore[arg-type]
+    assert stale_reason(fresh, config, base) is None  # type: ignore[arg-type]
+    assert "missing" in (stale_reason(None, config, base) or "")  # type: ignore[arg-type]
+    other = a_lock(input_hash="sha256:" + "1" * 64)
+    assert "stale" in (stale_reason(other, config, base) or "")  # type: ignore[arg-type]
+    elsewhere = fake_base(version="3.13.0", soabi="cpython-313-x86_64-linux-gnu")
+    reason = stale_reason(fresh, config, elsewhere) or ""  # type: ignore[arg-type]
+    assert "another interpreter" in reason
+    assert "3.12" in reason and "3.13" in reason
+
+
+def test_redact_removes_credentials() -> None:
+    text = "ERROR: 401 for https://alice:s3cret@example.invalid/simple/flask/"
+    assert redact(text) == "ERROR: 401 for https://***@example.invalid/simple/flask/"
+    assert "s3cret" not in redact("--index-url=https://tok@example.invalid/simple")
+
+
+def test_locked_package_digest_changes_with_hashes() -> None:
+    one = LockedPackage("a", "1", (H1,))
+    assert one.digest != LockedPackage("a", "1", (H2,)).digest
+    assert one.digest == LockedPackage("a", "1", (H1,)).digest
