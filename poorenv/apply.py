@@ -26,6 +26,7 @@ from poorenv.plan import (
     MakeLinks,
     MirrorTree,
     Plan,
+    RemoveBroken,
     RemovePackages,
     WriteFiles,
     WriteState,
@@ -49,26 +50,48 @@ class Applier:
             MakeDirs: self._make_dirs,
             MakeLinks: self._make_links,
             WriteFiles: self._write_files,
+            RemoveBroken: self._remove_broken,
             InstallPackages: self._install_packages,
             RemovePackages: self._remove_packages,
             WriteState: self._write_state,
         }
 
     def apply(self, plan: Plan, progress: Callable[[Action], None] | None = None) -> list[Action]:
+        """Carry out `plan`. A new env that fails half-way is removed again."""
+        creating = any(isinstance(a, CreateEnv) for a in plan.actions)
+        existed = self.env.exists()
         done: list[Action] = []
-        for action in plan.actions:
-            if progress:
-                progress(action)
-            try:
-                self._handlers[type(action)](action)
-            except OSError as exc:
-                raise ApplyError(
-                    f"{action.summary()}: {exc.strerror or exc}"
-                    + (f": {exc.filename}" if exc.filename else ""),
-                    hint=_os_hint(exc),
-                ) from exc
-            done.append(action)
+        try:
+            for action in plan.actions:
+                if progress:
+                    progress(action)
+                try:
+                    self._handlers[type(action)](action)
+                except OSError as exc:
+                    raise ApplyError(
+                        f"{action.summary()}: {exc.strerror or exc}"
+                        + (f": {exc.filename}" if exc.filename else ""),
+                        hint=_os_hint(exc),
+                    ) from exc
+                done.append(action)
+        except ApplyError:
+            if creating:
+                self._undo_create(existed)
+            raise
         return done
+
+    def _undo_create(self, existed: bool) -> None:
+        """Leave no half-built env behind: the directory as it was (absent, or empty)."""
+        try:
+            if existed:
+                for item in os.scandir(self.env):
+                    if item.name != state_dir(self.env).name:
+                        _remove(Path(item.path))
+                _remove(state_dir(self.env))
+            else:
+                remove_env(self.env)
+        except OSError:
+            log.warning("could not remove the half-built env %s", self.env)
 
     # --- guards ---------------------------------------------------------------------------
 
@@ -151,9 +174,18 @@ class Applier:
                 *(["--force-reinstall"] if action.reinstall else []),
                 *self.index_args, "-r", str(requirements),
             ]  # fmt: skip
+            before = self._install_targets()
             result = pipwheel.run_pip(self.python, self.base, args)
         if result.returncode != 0:
+            # pip rolls back what it uninstalled; what it had begun to add is removed here.
+            for path in self._install_targets() - before:
+                _remove(path)
             raise _pip_failure("installing packages", result.stderr)
+
+    def _remove_broken(self, action: RemoveBroken) -> None:
+        self._owned()
+        for path in action.paths:
+            _remove(self._inside(path))
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self._owned()
@@ -161,6 +193,18 @@ class Applier:
         result = pipwheel.run_pip(self.python, self.base, args)
         if result.returncode != 0:
             raise _pip_failure("removing packages", result.stderr)
+
+    def _install_targets(self) -> set[Path]:
+        """The entries of the directories pip installs into (site dirs, scripts, headers)."""
+        paths = self.base.env_paths(self.env)
+        found: set[Path] = set()
+        for key in ("purelib", "platlib", "scripts", "include"):
+            directory = Path(paths[key])
+            try:
+                found.update(Path(item.path) for item in os.scandir(directory))
+            except OSError:
+                continue
+        return found
 
     @property
     def python(self) -> Path:
@@ -247,10 +291,16 @@ def _pip_failure(what: str, stderr: str) -> ApplyError:
             hint="if the lock was edited by hand, run `poorenv lock` again; otherwise the index"
             " serves another file than the one locked",
         )
+    log.debug("pip said:\n%s", text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
     detail = (errors or lines or ["pip failed"])[-1].removeprefix("ERROR: ")
-    return ApplyError(f"{what}: {detail}", hint="--debug shows pip's output")
+    hint = "--debug shows pip's output"
+    if "[Errno 28]" in detail:
+        hint = _os_hint(OSError(errno.ENOSPC, "")) or hint
+    elif "[Errno 30]" in detail or "[Errno 13]" in detail:
+        hint = _os_hint(OSError(errno.EROFS, "")) or hint
+    return ApplyError(f"{what}: {detail}", hint=hint)
 
 
 def _os_hint(exc: OSError) -> str | None:

@@ -7,6 +7,7 @@ acceptable artifact. Resolving is in `resolver.py`; this module never starts a p
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -85,6 +86,17 @@ class Lock:
                 return package
         return None
 
+    @property
+    def content_hash(self) -> str:
+        """sha256 over everything but the header: a truncated or hand-edited lock fails it."""
+        body = {
+            "input-hash": self.input_hash,
+            "interpreter": dataclasses.astuple(self.interpreter),
+            "packages": [dataclasses.astuple(p) for p in self.packages],
+        }
+        blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
     def to_requirements(self) -> str:
         lines = [
             f"# Exported from {LOCK_NAME} ({self.interpreter.implementation}"
@@ -100,6 +112,7 @@ class Lock:
             "version": self.version,
             "created-by": self.created_by,
             "input-hash": self.input_hash,
+            "content-hash": self.content_hash,
             "interpreter": {
                 "implementation": self.interpreter.implementation,
                 "python": self.interpreter.python,
@@ -179,9 +192,9 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         if not isinstance(interp.get(key), str):
             raise bad(f"[interpreter] {key}", "missing or not a string")
     interpreter = LockInterpreter(*(interp[key] for key in fields))
-    raw = data.get("package", [])
+    raw = data.get("package")
     if not isinstance(raw, list):
-        raise bad("package", "expected an array of tables")
+        raise bad("package", "missing or not an array of tables")
     packages: list[LockedPackage] = []
     for i, table in enumerate(raw):
         where = f"package[{i}]"
@@ -201,17 +214,26 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         if markers is not None and not isinstance(markers, str):
             raise bad(f"{where} ({name}) markers", "not a string")
         packages.append(LockedPackage(normalize(name), pin, tuple(hashes), markers))
-    return Lock(
+    lock = Lock(
         input_hash=input_hash,
         interpreter=interpreter,
         packages=tuple(packages),
         created_by=str(data.get("created-by", "")),
         version=version,
     )
+    if data.get("content-hash") != lock.content_hash:
+        raise LockError(
+            f"{path}: content-hash does not match the lock's contents:"
+            " it was edited by hand or is damaged",
+            hint="run `poorenv lock` to make it again",
+        )
+    return lock
 
 
 def write_lock(path: Path, lock: Lock) -> None:
     """Write atomically: a reader sees the old lock or the new one, never half of one."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed poorenv
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(lock.to_toml(), encoding="utf-8")

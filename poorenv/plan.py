@@ -150,6 +150,16 @@ class InstallPackages(Action):
 
 
 @dataclass(frozen=True)
+class RemoveBroken(Action):
+    """Delete `.dist-info` dirs of installs that never finished (pip cannot uninstall them)."""
+
+    paths: tuple[Path, ...]
+
+    def summary(self) -> str:
+        return "drop incomplete " + ", ".join(p.name for p in self.paths)
+
+
+@dataclass(frozen=True)
 class RemovePackages(Action):
     """Uninstall distributions the lock does not name."""
 
@@ -177,6 +187,7 @@ _KINDS: dict[type[Action], str] = {
     MakeDirs: "make-dirs",
     MakeLinks: "make-links",
     WriteFiles: "write-files",
+    RemoveBroken: "remove-broken",
     InstallPackages: "install-packages",
     RemovePackages: "remove-packages",
     WriteState: "write-state",
@@ -298,6 +309,9 @@ def plan(
     if lock is not None:
         recorded = (env.state or {}).get("packages") if not fresh else {}
         installed = {} if fresh else env.distributions
+        if env.broken and not fresh:
+            reason = "install never finished (no RECORD): an earlier sync was interrupted"
+            actions.append(RemoveBroken(reason, env.broken))
         actions += _packages(lock, installed, recorded if isinstance(recorded, Mapping) else {})
 
     wanted = desired_state(base, layout, lock)

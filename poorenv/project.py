@@ -61,14 +61,23 @@ class Project:
     def lock(
         self, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()
     ) -> tuple[Lock | None, Lock]:
-        """Resolve and write poorenv.lock; returns the old lock (if any) and the new one."""
-        with env_lock(self.env):
-            return self._relock(upgrade, upgrade_packages)
+        """Resolve and write poorenv.lock; returns the old lock (if any) and the new one.
 
-    def _relock(self, upgrade: bool, upgrade_packages: tuple[str, ...]) -> tuple[Lock | None, Lock]:
+        A damaged old lock is not an obstacle here: `poorenv lock` is how one is mended.
+        """
+        with env_lock(self.env):
+            try:
+                old = read_lock(self.lock_path)
+            except LockError as exc:
+                log.warning("ignoring the old lock: %s", exc.message)
+                old = None
+            return self._relock(upgrade, upgrade_packages, old)
+
+    def _relock(
+        self, upgrade: bool, upgrade_packages: tuple[str, ...], old: Lock | None
+    ) -> tuple[Lock | None, Lock]:
         from poorenv.resolver import resolve
 
-        old = read_lock(self.lock_path)
         new = resolve(self.config, self.base, old, upgrade, upgrade_packages)
         write_lock(self.lock_path, new)
         return old, new
@@ -102,7 +111,7 @@ class Project:
                         f"{problem or 'an upgrade needs a new lock'} (--locked)",
                         hint="run `poorenv lock` and commit poorenv.lock",
                     )
-                old, lock = self._relock(upgrade, upgrade_packages)
+                old, lock = self._relock(upgrade, upgrade_packages, lock)
                 if relocked:
                     relocked(old, lock)
             if lock is None:  # pragma: no cover - a missing lock is always a problem above
@@ -145,9 +154,25 @@ def _has_foreign_content(env: Path) -> bool:
     return any(item.name != STATE_DIR for item in os.scandir(env))
 
 
+def lock_timeout() -> float | None:
+    """Seconds to wait for another sync of the same env: POORENV_LOCK_TIMEOUT, else forever."""
+    text = os.environ.get("POORENV_LOCK_TIMEOUT", "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise EnvError(f"POORENV_LOCK_TIMEOUT={text!r}: not a number of seconds") from None
+    return None if value < 0 else value
+
+
 @contextlib.contextmanager
 def env_lock(env: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the env's lock; call `waiting` once if another process holds it."""
+    """Hold the env's lock; call `waiting` once if another process holds it.
+
+    The lock is an OS file lock: a process killed while holding it releases it, so a lock left
+    by a killed poorenv never blocks the next one.
+    """
     import hashlib
 
     from filelock import FileLock, Timeout
@@ -158,12 +183,19 @@ def env_lock(env: Path, waiting: Callable[[], None] | None = None) -> Iterator[N
     directory.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(str(env).encode()).hexdigest()[:24]
     lock = FileLock(str(directory / f"{key}.lock"))
+    timeout = lock_timeout()
     try:
         lock.acquire(timeout=0)
     except Timeout:
         if waiting:
             waiting()
-        lock.acquire()
+        try:
+            lock.acquire(timeout=-1 if timeout is None else timeout)
+        except Timeout:
+            raise EnvError(
+                f"{env}: another poorenv is still working on this env (waited {timeout:g} s)",
+                hint="try again later, or raise POORENV_LOCK_TIMEOUT",
+            ) from None
     try:
         yield
     finally:

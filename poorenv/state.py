@@ -51,6 +51,7 @@ class EnvState:
     texts: Mapping[Path, str | None] = field(default_factory=dict)
     mirrors: Mapping[str, MirrorState] = field(default_factory=dict)
     distributions: Mapping[str, str] = field(default_factory=dict)  # name -> version
+    broken: tuple[Path, ...] = ()  # .dist-info dirs without RECORD: interrupted installs
 
     def entry(self, path: Path) -> Entry:
         return self.entries.get(path, MISSING)
@@ -100,6 +101,7 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
     watched = [layout.exe, *(p for p, _ in layout.symlinks), *layout.site_dirs, layout.pyvenv_cfg]
     entries = {path: entry_of(path) for path in watched}
     texts = {path: read_text(path) for path in (layout.pyvenv_cfg, *text_files)}
+    distributions, broken = read_distributions(layout.site_dirs)
     return EnvState(
         path=env,
         exists=True,
@@ -110,7 +112,8 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         entries=entries,
         texts=texts,
         mirrors={m.name: read_mirror(m, layout.site_dirs) for m in layout.mirrors},
-        distributions=read_distributions(layout.site_dirs),
+        distributions=distributions,
+        broken=broken,
     )
 
 
@@ -174,9 +177,14 @@ def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry])
                 out[child] = Entry("other")
 
 
-def read_distributions(site_dirs: tuple[Path, ...]) -> dict[str, str]:
-    """Installed distributions by normalised name, from their `.dist-info` directory names."""
+def read_distributions(site_dirs: tuple[Path, ...]) -> tuple[dict[str, str], tuple[Path, ...]]:
+    """Installed distributions by normalised name, from their `.dist-info` directory names.
+
+    pip writes a distribution's RECORD last: a `.dist-info` without one is an install that was
+    interrupted, returned apart as broken.
+    """
     found: dict[str, str] = {}
+    broken: list[Path] = []
     for site in site_dirs:
         try:
             names = os.listdir(site)
@@ -184,9 +192,12 @@ def read_distributions(site_dirs: tuple[Path, ...]) -> dict[str, str]:
             continue
         for name in names:
             if name.endswith(".dist-info") and "-" in name:
+                if not os.path.exists(os.path.join(site, name, "RECORD")):
+                    broken.append(site / name)
+                    continue
                 dist, version = name[: -len(".dist-info")].split("-", 1)
                 found[normalize(dist)] = version
-    return found
+    return found, tuple(sorted(broken))
 
 
 def normalize(name: str) -> str:

@@ -110,6 +110,10 @@ def test_export_is_hash_pinned(tmp_path: Path) -> None:
          "[interpreter] implementation"),
         (lambda t: t.replace('name = "flask"', 'name = ""'), "name: missing"),
         (lambda t: t.replace('version = "3.0.0"\n', ""), "(flask) version: missing"),
+        (lambda t: t.replace('"3.0.0"', '"3.0.1"'), "content-hash does not match"),
+        (lambda t: t.replace(H1, "sha256:" + "e" * 64, 1), "content-hash does not match"),
+        (lambda t: t[: t.index("[[package]]", t.index("[[package]]") + 1)], "content-hash"),
+        (lambda t: t[: t.index("[[package]]")], "package: missing"),
     ],
 )  # fmt: skip
 def test_damaged_locks_are_refused_clearly(tmp_path: Path, edit: object, words: str) -> None:

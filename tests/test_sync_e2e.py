@@ -8,8 +8,8 @@ carry the `network` marker.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import os
 import shutil
 import subprocess
 import sys
@@ -17,62 +17,24 @@ from pathlib import Path
 
 import pytest
 
-from poorenv import pipwheel
-from poorenv.interpreter import probe
-from poorenv.lock import read_lock
+from poorenv.lock import read_lock, write_lock
 from tests.conftest import ROOT, find_base, write_config
 from tests.helpers import manifest, ok, poorenv
-from tests.wheels import make_wheel, wheelhouse
+from tests.offline import (
+    installed,
+    offline_env,
+    offline_project,
+    run,
+    site_packages,
+)
+from tests.wheels import make_wheel
 
 pytestmark = pytest.mark.slow
-
-# The base poorenv itself runs on resolves with poorenv's own pip-tools: no resolver env, no index.
-HERE_PYTHON = Path(os.path.realpath(sys.executable))
-OFFLINE = {
-    "PIP_CONFIG_FILE": os.devnull,
-    "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
-    "PIP_RETRIES": "0",
-    "PIP_FIND_LINKS": "",
-}
-
-
-def offline_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    return {**env, **OFFLINE}
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """An offline project: alpha==1.0 (needs beta) and gamma, from a local wheelhouse, plus pip."""
-    project = tmp_path / "project"
-    wheels = wheelhouse(project / "wheels")
-    base = probe(HERE_PYTHON)
-    for wheel in pipwheel.seed_wheels(base, ("pip",)).values():
-        shutil.copy2(wheel, wheels)
-    write_config(
-        project,
-        HERE_PYTHON,
-        seed='["pip"]',
-        extra='[requirements]\npackages = ["alpha==1.0", "gamma"]\n'
-        '[index]\nno-index = true\nfind-links = ["wheels"]\n',
-    )
-    return project
-
-
-def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return poorenv(*args, cwd=project, env=offline_env())
-
-
-def site_packages(project: Path) -> Path:
-    return Path(probe(HERE_PYTHON).env_paths(project / ".poorenv")["purelib"])
-
-
-def installed(project: Path) -> dict[str, str]:
-    found = {}
-    for info in site_packages(project).glob("*.dist-info"):
-        name, version = info.name[: -len(".dist-info")].split("-", 1)
-        found[name.lower()] = version
-    return found
+    return offline_project(tmp_path / "project")
 
 
 def test_offline_lock_then_sync_then_no_op(project: Path) -> None:
@@ -151,7 +113,19 @@ def test_changed_pin_makes_the_lock_stale_and_sync_upgrades_only_it(project: Pat
     ok(run(project, "check"))
 
 
-def test_tampered_hash_fails_and_changes_nothing(project: Path) -> None:
+def tamper(lock_file: Path, name: str) -> None:
+    """Replace `name`'s hashes, keeping the lock self-consistent: as if the index served a
+    different file than the one locked."""
+    lock = read_lock(lock_file)
+    assert lock is not None
+    packages = tuple(
+        dataclasses.replace(p, hashes=("sha256:" + "0" * 64,)) if p.name == name else p
+        for p in lock.packages
+    )
+    write_lock(lock_file, dataclasses.replace(lock, packages=packages))
+
+
+def test_hand_edited_hash_is_refused_before_anything(project: Path) -> None:
     ok(run(project, "sync"))
     lock_file = project / "poorenv.lock"
     lock = read_lock(lock_file)
@@ -159,6 +133,16 @@ def test_tampered_hash_fails_and_changes_nothing(project: Path) -> None:
     alpha = lock.package("alpha")
     assert alpha is not None
     lock_file.write_text(lock_file.read_text().replace(alpha.hashes[0], "sha256:" + "0" * 64))
+    before = manifest(project / ".poorenv")
+    result = run(project, "sync")
+    assert result.returncode == 2
+    assert "content-hash does not match" in result.stderr.splitlines()[0]
+    assert manifest(project / ".poorenv") == before
+
+
+def test_tampered_hash_fails_and_changes_nothing(project: Path) -> None:
+    ok(run(project, "sync"))
+    tamper(project / "poorenv.lock", "alpha")
     before = manifest(project / ".poorenv")
     result = run(project, "sync")
     assert result.returncode == 2
