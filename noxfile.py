@@ -36,8 +36,8 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install(*_tool("ruff"))
-    session.run("ruff", "check", "poorenv", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "poorenv", "tests", "noxfile.py")
+    session.run("ruff", "check", "poorenv", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "poorenv", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session

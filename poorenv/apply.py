@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from poorenv import pipwheel
 from poorenv.errors import ApplyError, EnvError
+from poorenv.installers import get_installer
 from poorenv.interpreter import Interpreter
 from poorenv.layout import MARKER, STATE, state_dir
+from poorenv.layout import STATE_DIR as STATE_DIR_NAME
 from poorenv.lock import redact
 from poorenv.plan import (
     Action,
@@ -38,10 +39,20 @@ log = logging.getLogger(__name__)
 class Applier:
     """Carries out a plan inside one env directory, refusing any write outside it."""
 
-    def __init__(self, env: Path, base: Interpreter, index_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        env: Path,
+        base: Interpreter,
+        index_args: tuple[str, ...] = (),
+        stamp: Callable[[], dict[str, Any]] | None = None,
+        installer: str = "pip",
+    ) -> None:
         self.env = env
         self.base = base
+        # Looked up now, so that a missing uv is an error before anything changes.
+        self.installer = get_installer(installer, env / "bin" / base.exe_name, base)
         self.index_args = index_args  # pip's index options from [index]; may hold credentials
+        self.stamp = stamp  # measures the fast path's stamp, after every other write
         self._handlers: dict[type[Action], Callable[[Any], None]] = {
             CreateEnv: self._create_env,
             ClearEnv: self._clear_env,
@@ -168,19 +179,13 @@ class Applier:
         with tempfile.TemporaryDirectory(prefix="poorenv-install-") as tmp:
             requirements = Path(tmp, "requirements.txt")
             requirements.write_text("\n".join(action.requirements) + "\n", encoding="utf-8")
-            args = [
-                "install", "--require-hashes", "--no-deps",
-                "--no-warn-script-location", "--no-warn-conflicts", "--root-user-action=ignore",
-                *(["--force-reinstall"] if action.reinstall else []),
-                *self.index_args, "-r", str(requirements),
-            ]  # fmt: skip
             before = self._install_targets()
-            result = pipwheel.run_pip(self.python, self.base, args)
+            result = self.installer.install(requirements, action.reinstall, self.index_args)
         if result.returncode != 0:
-            # pip rolls back what it uninstalled; what it had begun to add is removed here.
+            # The installer rolls back what it uninstalled; what it had begun to add goes here.
             for path in self._install_targets() - before:
                 _remove(path)
-            raise _pip_failure("installing packages", result.stderr)
+            raise _installer_failure("installing packages", result.stderr)
 
     def _remove_broken(self, action: RemoveBroken) -> None:
         self._owned()
@@ -189,10 +194,9 @@ class Applier:
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self._owned()
-        args = ["uninstall", "--yes", "--root-user-action=ignore", *action.names]
-        result = pipwheel.run_pip(self.python, self.base, args)
+        result = self.installer.uninstall(action.names)
         if result.returncode != 0:
-            raise _pip_failure("removing packages", result.stderr)
+            raise _installer_failure("removing packages", result.stderr)
 
     def _install_targets(self) -> set[Path]:
         """The entries of the directories pip installs into (site dirs, scripts, headers)."""
@@ -206,12 +210,16 @@ class Applier:
                 continue
         return found
 
-    @property
-    def python(self) -> Path:
-        return self.env / "bin" / self.base.exe_name
-
     def _write_state(self, action: WriteState) -> None:
-        self._write_json(state_dir(self.env) / STATE, action.state)
+        state = dict(action.state)
+        if self.stamp is not None:
+            state["stamp"] = self.stamp()
+        self._write_json(state_dir(self.env) / STATE, state)
+
+    def refresh_stamp(self, state: Mapping[str, Any]) -> None:
+        """Record a new stamp in an env the full planner found in sync."""
+        if self.stamp is not None and (self.env / STATE_DIR_NAME).is_dir():
+            self._write_state(WriteState("stamp out of date", state))
 
     def _write_json(self, path: Path, data: Mapping[str, Any]) -> None:
         self._inside(path).parent.mkdir(parents=True, exist_ok=True)
@@ -276,29 +284,34 @@ def _atomic_write(path: Path, text: str) -> None:
         _remove(tmp)
 
 
-def _pip_failure(what: str, stderr: str) -> ApplyError:
+def _installer_failure(what: str, stderr: str) -> ApplyError:
+    """One line for what pip or uv said went wrong."""
+    import re
+
     text = redact(stderr)
-    if "DO NOT MATCH THE HASHES" in text:
+    log.debug("the installer said:\n%s", text)
+    if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
         culprits = [
             line.strip().split(" from ")[0]
             for line in text.splitlines()
             if line.startswith("    ") and "==" in line
-        ]
-        named = f" for {', '.join(culprits)}" if culprits else ""
+        ] + re.findall(r"Hash mismatch for `([^`]+)`", text)
+        named = f" for {', '.join(dict.fromkeys(culprits))}" if culprits else ""
         return ApplyError(
             f"{what}: hash mismatch{named}: the downloaded file matches no hash in poorenv.lock;"
             " nothing was installed",
             hint="if the lock was edited by hand, run `poorenv lock` again; otherwise the index"
             " serves another file than the one locked",
         )
-    log.debug("pip said:\n%s", text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("ERROR:")]
-    detail = (errors or lines or ["pip failed"])[-1].removeprefix("ERROR: ")
-    hint = "--debug shows pip's output"
-    if "[Errno 28]" in detail:
+    errors = [line for line in lines if line.startswith(("ERROR:", "error:", "Caused by:"))]
+    detail = (errors or lines or ["the installer failed"])[-1]
+    for prefix in ("ERROR: ", "error: ", "Caused by: "):
+        detail = detail.removeprefix(prefix)
+    hint = "--debug shows the installer's output"
+    if "[Errno 28]" in detail or "No space left" in detail:
         hint = _os_hint(OSError(errno.ENOSPC, "")) or hint
-    elif "[Errno 30]" in detail or "[Errno 13]" in detail:
+    elif any(s in detail for s in ("[Errno 30]", "[Errno 13]", "Read-only", "ermission denied")):
         hint = _os_hint(OSError(errno.EROFS, "")) or hint
     return ApplyError(f"{what}: {detail}", hint=hint)
 

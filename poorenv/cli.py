@@ -6,10 +6,7 @@ Exit codes: 0 success (and `check`: in sync), 1 `check` found drift, 2 error or 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +24,8 @@ if TYPE_CHECKING:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING if not args.quiet else logging.ERROR,
-        format="%(levelname)s: %(message)s",
-    )
+    if args.command not in ("sync", "check"):  # those set it up after their fast path
+        _setup_logging(args)
     try:
         if args.directory is not None:
             _chdir(args.directory)
@@ -44,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
         return 130
     return code
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    import logging
+
+    level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
 def _chdir(directory: Path) -> None:
@@ -106,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
         "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
     )
     _upgrade_options(p)
+    p.add_argument(
+        "--installer", choices=("pip", "uv"), default=None,
+        help="what installs packages (default: [env] installer, else pip)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
@@ -180,6 +186,8 @@ def _toml_loads(text: str) -> dict[str, Any]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
     plan = _project(args).plan()
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
@@ -192,10 +200,14 @@ def cmd_lock(args: argparse.Namespace) -> int:
     project = _project(args)
     _say(args, f"base: {project.base.describe()}")
     old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
+    _report_lock(args, project.lock_path, old, new)
+    return EXIT_OK
+
+
+def _report_lock(args: argparse.Namespace, path: Path, old: Lock | None, new: Lock) -> None:
     for line in _lock_changes(old, new):
         _say(args, line)
-    _say(args, f"wrote {project.lock_path} ({len(new.packages)} packages)")
-    return EXIT_OK
+    _say(args, f"wrote {path} ({len(new.packages)} packages)")
 
 
 def _lock_changes(old: Lock | None, new: Lock) -> list[str]:
@@ -212,7 +224,27 @@ def _lock_changes(old: Lock | None, new: Lock) -> list[str]:
     return lines
 
 
+def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
+    """Answer `message` when the stat-based stamp proves nothing changed since the last sync.
+
+    Sets up logging for the full path otherwise: the fast path must not pay for it.
+    """
+    from poorenv.fastpath import quick_check
+    from poorenv.paths import lock_timeout
+
+    lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
+    env = quick_check(Path.cwd()) if allowed else None
+    if env is None:
+        _setup_logging(args)
+        return False
+    _say(args, f"{env}: {message}")
+    return True
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    plain = not (args.dry_run or args.upgrade or args.upgrade_package)
+    if _fast_no_op(args, plain, "in sync, nothing to do"):
+        return EXIT_OK
     project = _project(args)
     _say(args, f"base: {project.base.describe()}")
     if args.dry_run:
@@ -226,9 +258,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         print(f"waiting for another poorenv sync of {project.env} to finish", file=sys.stderr)
 
     def relocked(old: Lock | None, new: Lock) -> None:
-        for line in _lock_changes(old, new):
-            _say(args, line)
-        _say(args, f"wrote {project.lock_path} ({len(new.packages)} packages)")
+        _report_lock(args, project.lock_path, old, new)
 
     mode = "locked" if args.locked else "frozen" if args.frozen else "auto"
     result = project.sync(
@@ -238,6 +268,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         progress=progress,
         waiting=waiting,
         relocked=relocked,
+        installer=args.installer,
     )
     if result.plan.is_empty():
         _say(args, f"{project.env}: in sync, nothing to do")
@@ -259,6 +290,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    if _fast_no_op(args, not args.json, "in sync"):
+        return EXIT_OK
     plan = _project(args).plan()
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
@@ -283,6 +318,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     bin_dir = config.env_path / "bin"
     if not (bin_dir / "python").exists():
         raise EnvError(f"{config.env_path}: no env here yet", hint="run `poorenv sync` first")
+    import shutil
+
     from poorenv.paths import clean_environ
 
     env = clean_environ(POORENV_ACTIVE=str(config.env_path))

@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import difflib
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from poorenv.errors import ConfigError
+from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, TOMLDecodeError, loads_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
-    import tomli as tomllib
+__all__ = [
+    "CONFIG_NAME",
+    "DEFAULT_ENV_PATH",
+    "Config",
+    "IndexConfig",
+    "TOMLDecodeError",
+    "find_config",
+    "load_config",
+    "loads_toml",
+    "parse_config",
+    "render_config",
+]
 
 
-TOMLDecodeError = tomllib.TOMLDecodeError
-
-
-def loads_toml(text: str) -> dict[str, Any]:
-    return tomllib.loads(text)
-
-
-CONFIG_NAME = "poorenv.toml"
-DEFAULT_ENV_PATH = ".poorenv"
 DEFAULT_SEED = ("pip", "setuptools")
+INSTALLERS = ("pip", "uv")
 KNOWN_SEED = frozenset(DEFAULT_SEED)
 SCHEMA_URL = "https://poorenv.example.invalid/schemas/poorenv.schema.json"
 
@@ -49,6 +48,7 @@ class Config:
     python: str
     env_path: Path
     seed: tuple[str, ...] = DEFAULT_SEED
+    installer: str = "pip"
     packages: tuple[str, ...] = ()
     requirement_files: tuple[Path, ...] = ()
     constraint_files: tuple[Path, ...] = ()
@@ -81,14 +81,14 @@ def load_config(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
-        data = tomllib.loads(text)
+        data = loads_toml(text)
     except TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     return parse_config(data, path.resolve())
 
 
 _TOP_KEYS = ("env", "requirements", "index")
-_ENV_KEYS = ("python", "path", "seed")
+_ENV_KEYS = ("python", "path", "seed", "installer")
 _REQ_KEYS = ("packages", "files", "constraints")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
 
@@ -113,6 +113,11 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
             raise where.error("env", "seed", f"unknown seed tool {tool!r}", hint=hint)
         if tool in seed[:i]:
             raise where.error("env", "seed", f"{tool!r} is listed twice")
+    installer = where.string(env, "installer", "env") or "pip"
+    if installer not in INSTALLERS:
+        raise where.error(
+            "env", "installer", f"unknown installer {installer!r}", hint='use "pip" or "uv"'
+        )
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -136,6 +141,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         python=python.strip(),
         env_path=(project / Path(env_path_text or DEFAULT_ENV_PATH).expanduser()).resolve(),
         seed=seed,
+        installer=installer,
         packages=packages,
         requirement_files=files,
         constraint_files=constraints,
@@ -181,6 +187,8 @@ class _Where:
     def keys(self, mapping: Mapping[str, Any], allowed: tuple[str, ...], table: str) -> None:
         for key in mapping:
             if key not in allowed:
+                import difflib
+
                 close = difflib.get_close_matches(key, allowed, n=1)
                 hint = (
                     f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"

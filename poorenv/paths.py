@@ -1,9 +1,28 @@
-"""Where poorenv keeps its caches, and the environment its subprocesses run with."""
+"""File names, where poorenv keeps its caches, and the environment its subprocesses run with.
+
+Imported on the no-op fast path: keep it free of heavy imports.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+CONFIG_NAME = "poorenv.toml"
+DEFAULT_ENV_PATH = ".poorenv"
+TOMLDecodeError = tomllib.TOMLDecodeError
+
+
+def loads_toml(text: str) -> dict[str, Any]:
+    return tomllib.loads(text)
+
 
 # Variables that would make a Python started by poorenv look somewhere else than its own prefix.
 _PYTHON_VARIABLES = (
@@ -29,3 +48,17 @@ def clean_environ(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PYTHON_VARIABLES}
     env.update(extra)
     return env
+
+
+def lock_timeout() -> float | None:
+    """Seconds to wait for another sync of the same env: POORENV_LOCK_TIMEOUT, else forever."""
+    from poorenv.errors import EnvError
+
+    text = os.environ.get("POORENV_LOCK_TIMEOUT", "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise EnvError(f"POORENV_LOCK_TIMEOUT={text!r}: not a number of seconds") from None
+    return None if value < 0 else value

@@ -151,7 +151,8 @@ class InstallPackages(Action):
 
 @dataclass(frozen=True)
 class RemoveBroken(Action):
-    """Delete `.dist-info` dirs of installs that never finished (pip cannot uninstall them)."""
+    """Delete what interrupted installs left: `.dist-info` dirs without RECORD (pip cannot
+    uninstall them) and pip's `~name` stashes."""
 
     paths: tuple[Path, ...]
 
@@ -310,14 +311,15 @@ def plan(
         recorded = (env.state or {}).get("packages") if not fresh else {}
         installed = {} if fresh else env.distributions
         if env.broken and not fresh:
-            reason = "install never finished (no RECORD): an earlier sync was interrupted"
+            reason = "left by an install or uninstall that was interrupted"
             actions.append(RemoveBroken(reason, env.broken))
         actions += _packages(lock, installed, recorded if isinstance(recorded, Mapping) else {})
 
     wanted = desired_state(base, layout, lock)
     if lock is None and env.state:
         wanted["packages"] = env.state.get("packages", {})  # unknown until there is a lock
-    if actions or fresh or env.state != wanted:
+    recorded_state = {k: v for k, v in (env.state or {}).items() if k != "stamp"}
+    if actions or fresh or recorded_state != wanted:
         reason = "env changed" if actions else "state record out of date"
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)

@@ -8,16 +8,18 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from poorenv import fastpath
 from poorenv import plan as planner
 from poorenv.config import Config
 from poorenv.errors import EnvError, LockError
-from poorenv.interpreter import Interpreter, find_interpreter
-from poorenv.layout import STATE_DIR, Layout, build_layout
+from poorenv.interpreter import Interpreter, find_interpreter, is_path_request
+from poorenv.layout import STATE_DIR, Layout, build_layout, state_dir
 from poorenv.lock import Lock, index_arguments, lock_path, read_lock, stale_reason, write_lock
-from poorenv.paths import cache_dir
+from poorenv.paths import cache_dir, lock_timeout
 from poorenv.plan import Action, Plan
-from poorenv.state import library_files, read_env, read_marker
+from poorenv.state import library_files, read_env, read_json, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +92,15 @@ class Project:
         progress: Callable[[Action], None] | None = None,
         waiting: Callable[[], None] | None = None,
         relocked: Callable[[Lock | None, Lock], None] | None = None,
+        installer: str | None = None,
     ) -> SyncResult:
         """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
         stale lock, "frozen" installs the lock as it is."""
         from poorenv.apply import Applier
+        from poorenv.installers import get_installer
 
+        installer = installer or self.config.installer
+        get_installer(installer, self.layout.exe, self.base)  # a missing uv fails before anything
         with env_lock(self.env, waiting):
             lock = read_lock(self.lock_path)
             problem = stale_reason(lock, self.config, self.base)
@@ -118,8 +124,29 @@ class Project:
                 raise LockError(f"{self.lock_path}: missing")
             current = self.plan(lock, frozen=True)
             index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
-            done = Applier(self.env, self.base, index_args).apply(current, progress)
+            fresh = stale_reason(lock, self.config, self.base) is None
+            applier = Applier(
+                self.env, self.base, index_args, lambda: self._stamp(fresh), installer
+            )
+            done = applier.apply(current, progress)
+            if current.is_empty():
+                state = read_json(state_dir(self.env) / "state.json") or {}
+                if not fastpath.matches(state.get("stamp"), self.config.python, self._digest()):
+                    applier.refresh_stamp({k: v for k, v in state.items() if k != "stamp"})
         return SyncResult(current, done, old, lock)
+
+    def _digest(self) -> str:
+        return fastpath.config_digest(self.config.file.read_bytes())
+
+    def _stamp(self, lock_fresh: bool) -> dict[str, Any]:
+        config = self.config
+        files = [config.file, self.lock_path, *config.requirement_files, *config.constraint_files]
+        files.append(Path(self.base.executable))
+        if is_path_request(config.python):
+            files.append(config.project_dir / Path(config.python).expanduser())
+        return fastpath.take(
+            (str(f) for f in files), self.env, config.python, lock_fresh, self._digest()
+        )
 
 
 @dataclass(frozen=True)
@@ -152,18 +179,6 @@ def check_env_path(env: Path, project_dir: Path) -> None:
 
 def _has_foreign_content(env: Path) -> bool:
     return any(item.name != STATE_DIR for item in os.scandir(env))
-
-
-def lock_timeout() -> float | None:
-    """Seconds to wait for another sync of the same env: POORENV_LOCK_TIMEOUT, else forever."""
-    text = os.environ.get("POORENV_LOCK_TIMEOUT", "").strip()
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise EnvError(f"POORENV_LOCK_TIMEOUT={text!r}: not a number of seconds") from None
-    return None if value < 0 else value
 
 
 @contextlib.contextmanager

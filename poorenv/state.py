@@ -181,7 +181,8 @@ def read_distributions(site_dirs: tuple[Path, ...]) -> tuple[dict[str, str], tup
     """Installed distributions by normalised name, from their `.dist-info` directory names.
 
     pip writes a distribution's RECORD last: a `.dist-info` without one is an install that was
-    interrupted, returned apart as broken.
+    interrupted, returned apart as broken. So are entries whose name starts with "~": pip's
+    stash of what it was uninstalling when it was killed.
     """
     found: dict[str, str] = {}
     broken: list[Path] = []
@@ -191,6 +192,9 @@ def read_distributions(site_dirs: tuple[Path, ...]) -> tuple[dict[str, str], tup
         except OSError:
             continue
         for name in names:
+            if name.startswith("~"):
+                broken.append(site / name)
+                continue
             if name.endswith(".dist-info") and "-" in name:
                 if not os.path.exists(os.path.join(site, name, "RECORD")):
                     broken.append(site / name)

@@ -78,9 +78,18 @@ def test_eight_syncs_at_once_ten_times(tmp_path: Path) -> None:
         assert_healthy(project)
 
 
+def _forget_stamp(project: Path) -> None:
+    """Make the next sync take the full path (and the lock) although nothing else changed."""
+    state_file = project / ".poorenv" / ".poorenv" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["stamp"]
+    state_file.write_text(json.dumps(state))
+
+
 def test_lock_timeout_gives_up_clearly(tmp_path: Path) -> None:
     project = offline_project(tmp_path / "project", seed="[]")
     ok(run(project, "sync"))
+    _forget_stamp(project)
     env = {**offline_env(), "POORENV_LOCK_TIMEOUT": "0.5"}
     with env_lock(project / ".poorenv"):
         result = subprocess.run(
@@ -95,11 +104,14 @@ def test_lock_timeout_gives_up_clearly(tmp_path: Path) -> None:
 def test_second_sync_waits_then_finds_nothing_to_do(tmp_path: Path) -> None:
     project = offline_project(tmp_path / "project", seed="[]")
     ok(run(project, "sync"))
+    _forget_stamp(project)
     with env_lock(project / ".poorenv"):
         waiting = start_sync(project)
         time.sleep(1.0)
-        assert waiting.poll() is None, "the second sync did not wait"
-    out, err = waiting.communicate(timeout=60)
+        still_waiting = waiting.poll() is None
+    with waiting:
+        out, err = waiting.communicate(timeout=60)
+    assert still_waiting, "the second sync did not wait"
     assert waiting.returncode == 0
     assert "waiting for another poorenv sync" in err
     assert "nothing to do" in out

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from poorenv.lock import read_lock, write_lock
+from tests import tracing
 from tests.conftest import ROOT, find_base, write_config
 from tests.helpers import manifest, ok, poorenv
 from tests.offline import (
@@ -32,9 +35,14 @@ from tests.wheels import make_wheel
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return offline_project(tmp_path / "project")
+@pytest.fixture(params=["pip", "uv"])
+def project(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """The offline project, once with each installer: both pass the same tests."""
+    project = offline_project(tmp_path / "project")
+    if request.param == "uv":
+        config = project / "poorenv.toml"
+        config.write_text(config.read_text().replace("seed =", 'installer = "uv"\nseed ='))
+    return project
 
 
 def test_offline_lock_then_sync_then_no_op(project: Path) -> None:
@@ -243,3 +251,32 @@ def test_locks_for_39_and_312_differ_where_markers_say(tmp_path: Path) -> None:
     assert {"tomli", "exceptiongroup"} <= locks["3.9"]
     assert not {"tomli", "exceptiongroup"} & locks["3.12"]
     assert {"pytest", "pluggy", "iniconfig", "packaging"} <= locks["3.9"] & locks["3.12"]
+
+
+@pytest.mark.skipif(not tracing.available(), reason="strace is not installed")
+def test_a_whole_sync_writes_only_the_env_the_lock_and_caches(
+    project: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    caches = tmp_path / "caches"
+    variables = {
+        **offline_env(),
+        "TMPDIR": str(caches / "tmp"),
+        "PIP_CACHE_DIR": str(caches / "pip"),
+        "UV_CACHE_DIR": str(caches / "uv"),
+        "XDG_CACHE_HOME": str(caches / "xdg"),  # pip-tools' own cache
+        "HOME": str(tmp_path / "home"),
+        # pip puts `rustc --version` in its user agent; on machines with rustup that runs
+        # rustup's proxy, which writes its settings into a new HOME. Point it at the real one.
+        "RUSTUP_HOME": str(Path(pwd.getpwuid(os.getuid()).pw_dir) / ".rustup"),
+    }
+    (caches / "tmp").mkdir(parents=True)
+    result, written = tracing.traced_writes(
+        [sys.executable, "-m", "poorenv", "sync"], project, variables, tmp_path / "trace.log"
+    )
+    assert result.returncode == 0, result.stderr
+    env = project / ".poorenv"
+    assert any(p.startswith(f"{env}/") for p in written)
+    lock_writes = {p for p in written if Path(p).parent == project and "poorenv.lock" in p}
+    assert lock_writes, "the trace saw no lock written"
+    allowed = [env, caches, cache_dir, *map(Path, lock_writes)]
+    assert tracing.outside(written, allowed) == []

@@ -76,9 +76,9 @@ def parse(text: str, start_cwd: str) -> set[str]:
             continue
         if call in ("open", "openat") and not any(flag in args for flag in _WRITE_FLAGS):
             continue
-        if call in ("rename", "renameat", "renameat2", "link", "linkat"):
+        if call in ("rename", "renameat", "renameat2"):
             targets = strings[:2]
-        elif call in ("symlink", "symlinkat"):
+        elif call in ("symlink", "symlinkat", "link", "linkat"):
             targets = strings[1:2]  # the link made, not what it points to
         else:
             targets = strings[:1]

@@ -1,0 +1,138 @@
+"""The no-op fast path: prove "nothing to do" from file stats alone.
+
+A sync that completes records a stamp in the env's state.json: the stat (mtime, ctime, size,
+inode) of every input (poorenv.toml, poorenv.lock, requirements and constraints files, the base
+executable), of the directories interpreter discovery looks in, and of the env's own
+directories and files. ctime cannot be set back by hand, so a stamp that still matches proves
+that nothing the planner reads has changed. Then `sync` and `check` answer without importing
+pip, pip-tools or packaging and without starting any interpreter. Any doubt (a missing or
+different stamp, an unreadable file) falls back to the full planner.
+
+This module imports nothing heavy: it runs on every no-op sync.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+STAMP_FORMAT = 1
+_SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"})
+
+
+def stat_of(path: str) -> list[int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+
+
+def discovery_dirs(request: str) -> list[str]:
+    """Where a version request looks for interpreters (see interpreter._candidates)."""
+    if "/" in request or request.startswith(("~", ".")):
+        return []
+    root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
+    dirs = [os.path.join(root, "versions")]
+    for entry in os.environ.get("PATH", "").split(os.pathsep):
+        if entry and not _inside_an_env(entry):
+            dirs.append(entry)
+    dirs += ["/usr/local/bin", "/usr/bin", "/opt/python/bin"]
+    return sorted(set(dirs))
+
+
+def _inside_an_env(directory: str) -> bool:
+    """An env's own bin (on PATH once activated) is never a place to find a base."""
+    return os.path.exists(os.path.join(directory, "..", ".poorenv", "marker.json"))
+
+
+def take(
+    files: Iterable[str], env: Path, request: str, lock_fresh: bool, config_hash: str
+) -> dict[str, Any]:
+    """The stamp of a synced env: call it last, after every write of the sync."""
+    paths = set(files)
+    paths.update(str(p) for p in _env_dirs(env))
+    dirs = discovery_dirs(request)
+    paths.update(dirs)
+    return {
+        "format": STAMP_FORMAT,
+        "lock_fresh": lock_fresh,
+        "config": config_hash,
+        "discovery": dirs,
+        "stats": {path: stat_of(path) for path in sorted(paths)},
+    }
+
+
+def _env_dirs(env: Path) -> Iterable[Path]:
+    """The env's directories (not bytecode caches, not site-packages contents) and files."""
+    yield env
+    for top in ("bin", "lib", "include", "local"):
+        root = env / top
+        if not root.is_dir() or root.is_symlink():
+            continue
+        for directory, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in _SKIP_DIRS]
+            here = Path(directory)
+            yield here
+            if top == "bin":
+                yield from (here / name for name in files)
+    for site in env.glob("**/site-packages"):
+        yield site
+    for site in env.glob("**/dist-packages"):
+        yield site
+    for name in ("pyvenv.cfg", ".poorenv/marker.json"):
+        yield env / name
+
+
+def matches(stamp: Mapping[str, Any] | None, request: str, config_hash: str) -> bool:
+    """True when `stamp` proves the env is still exactly as the last complete sync left it."""
+    if not isinstance(stamp, Mapping) or stamp.get("format") != STAMP_FORMAT:
+        return False
+    if not stamp.get("lock_fresh") or stamp.get("config") != config_hash:
+        return False
+    if stamp.get("discovery") != discovery_dirs(request):
+        return False
+    stats = stamp.get("stats")
+    if not isinstance(stats, Mapping) or not stats:
+        return False
+    return all(stat_of(path) == value for path, value in stats.items())
+
+
+def quick_check(start: Path) -> Path | None:
+    """The env path when poorenv.toml's env is provably in sync; None when in any doubt."""
+    from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, loads_toml
+
+    directory = start.resolve()
+    for candidate in (directory, *directory.parents):
+        config = candidate / CONFIG_NAME
+        if config.is_file():
+            break
+    else:
+        return None
+    try:
+        raw = config.read_bytes()
+        env_table = loads_toml(raw.decode("utf-8")).get("env", {})
+        env = _env_path(config, env_table, DEFAULT_ENV_PATH)
+        state = json.loads((env / ".poorenv" / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, AttributeError):
+        return None
+    request = env_table.get("python")
+    if not isinstance(request, str) or not isinstance(state, dict):
+        return None
+    return env if matches(state.get("stamp"), request.strip(), config_digest(raw)) else None
+
+
+def _env_path(config: Path, env_table: Mapping[str, Any], default: str) -> Path:
+    text = env_table.get("path") or default
+    if not isinstance(text, str):
+        raise ValueError("path")
+    return (config.parent / Path(text).expanduser()).resolve()
+
+
+def config_digest(raw: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw).hexdigest()[:32]

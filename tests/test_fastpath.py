@@ -1,0 +1,137 @@
+"""The no-op fast path: nothing heavy imported, no interpreter started, and every change noticed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import tracing
+from tests.conftest import clone_base
+from tests.helpers import ok
+from tests.offline import HERE_PYTHON, offline_env, offline_project, run, site_packages
+from tests.wheels import make_wheel
+
+pytestmark = pytest.mark.slow
+
+HEAVY = ("pip", "piptools", "packaging", "filelock", "poorenv.plan", "poorenv.project")
+
+
+def imported_by(project: Path, command: str) -> list[str]:
+    """The heavy modules that `poorenv COMMAND` imported in `project`."""
+    code = (
+        "import json, sys; from poorenv.cli import main; code = main([sys.argv[1]]);"
+        "print(json.dumps(sorted(sys.modules))); sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, command], cwd=project, env=offline_env(),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    modules = json.loads(result.stdout.strip().splitlines()[-1])
+    return [m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY]
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Path:
+    project = offline_project(tmp_path / "project", seed="[]")
+    ok(run(project, "sync"))
+    return project
+
+
+def test_no_op_sync_and_check_import_nothing_heavy(synced: Path) -> None:
+    assert imported_by(synced, "sync") == []
+    assert imported_by(synced, "check") == []
+
+
+@pytest.mark.skipif(not tracing.available(), reason="strace is not installed")
+def test_no_op_sync_starts_no_process(synced: Path, tmp_path: Path) -> None:
+    log = tmp_path / "exec.log"
+    subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(log),
+         sys.executable, "-m", "poorenv", "sync"],
+        cwd=synced, env=offline_env(), check=True, capture_output=True,
+    )  # fmt: skip
+    execs = [line for line in log.read_text().splitlines() if "execve(" in line]
+    assert len(execs) == 1, execs  # poorenv's own start, nothing else
+
+
+def test_a_hand_installed_package_is_noticed(synced: Path) -> None:
+    make_wheel(synced / "more", "six", "1.99")
+    pip = [str(synced / ".poorenv" / "bin" / "python"), "-m", "pip"]
+    env = offline_env()
+    if subprocess.run([*pip, "--version"], capture_output=True, check=False, env=env).returncode:
+        # seed = []: no pip in the env; install by unpacking the wheel as pip would
+        import zipfile
+
+        with zipfile.ZipFile(next((synced / "more").glob("*.whl"))) as wheel:
+            wheel.extractall(site_packages(synced))
+    check = run(synced, "check")
+    assert check.returncode == 1
+    assert "remove six" in check.stderr
+
+
+def test_a_removed_package_is_noticed(synced: Path) -> None:
+    info = next(site_packages(synced).glob("gamma-*.dist-info"))
+    for path in sorted(info.iterdir()):
+        path.unlink()
+    info.rmdir()
+    check = run(synced, "check")
+    assert check.returncode == 1
+    assert "install gamma 1.0" in check.stderr
+
+
+def test_a_deleted_stdlib_link_is_noticed(synced: Path) -> None:
+    link = next((synced / ".poorenv").glob("lib/python3*/json/decoder.py"))
+    link.unlink()
+    assert run(synced, "check").returncode == 1
+
+
+def test_an_edited_config_is_noticed(synced: Path) -> None:
+    config = synced / "poorenv.toml"
+    config.write_text(config.read_text().replace('"gamma"', '"gamma", "extra-thing"'))
+    check = run(synced, "check")
+    assert check.returncode == 1
+    assert "poorenv.lock is stale" in check.stderr
+
+
+def test_a_base_upgraded_in_place_is_noticed(tmp_path: Path) -> None:
+    project = offline_project(tmp_path / "project", seed="[]")
+    clone = clone_base(HERE_PYTHON, tmp_path / "base")
+    config = project / "poorenv.toml"
+    text = config.read_text().replace(str(HERE_PYTHON), str(clone))
+    config.write_text(text.replace('"alpha==1.0", "gamma"', ""))  # nothing to resolve offline
+    ok(run(project, "sync"))
+    ok(run(project, "check"))
+    # An upgrade in place writes a new file and renames it over the old one.
+    new = clone.with_name("python.new")
+    shutil.copy2(clone, new)
+    stat = new.stat()
+    os.utime(new, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    os.replace(new, clone)
+    check = run(project, "check")
+    assert check.returncode == 1
+    assert "base executable replaced" in check.stderr
+    ok(run(project, "sync"))
+    ok(run(project, "check"))
+
+
+def test_a_new_interpreter_in_discovery_dirs_falls_back(synced: Path, tmp_path: Path) -> None:
+    """A version request re-resolves when a place it searches changes (a new pyenv version)."""
+    config = synced / "poorenv.toml"
+    xy = ".".join(sys.version.split(".")[:2])
+    config.write_text(config.read_text().replace(f'"{HERE_PYTHON}"', f'"{xy}"'))
+    ok(run(synced, "sync"))
+    assert imported_by(synced, "sync") == []
+    extra = tmp_path / "newbin"
+    extra.mkdir()
+    env = {**offline_env(), "PATH": f"{extra}:{os.environ['PATH']}"}
+    code = "import sys; from poorenv.fastpath import quick_check; from pathlib import Path;" \
+        "print(quick_check(Path.cwd()))"  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], cwd=synced, env=env, capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    assert out == "None"
