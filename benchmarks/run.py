@@ -198,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "noop" in ops or "drift" in ops:
             sh(BIN / "poorenv", "sync", "-q", cwd=project)
             rm(other, uvenv)()
-            sh("bash", "-c", " ".join(venv_pip()))
+            sh(*venv_pip())
             sh(
                 BIN / "pip-sync",
                 "-q",
