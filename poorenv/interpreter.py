@@ -87,9 +87,6 @@ class Interpreter:
             key: value.replace(PLACEHOLDER, str(env)) for key, value in self.prefix_paths.items()
         }
 
-    def env_site_packages(self, env: Path) -> tuple[str, ...]:
-        return tuple(p.replace(PLACEHOLDER, str(env)) for p in self.site_packages)
-
     def describe(self) -> str:
         return f"{self.implementation} {self.version} ({self.executable})"
 

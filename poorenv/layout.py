@@ -46,18 +46,6 @@ class Layout:
     pyvenv_cfg: Path
 
     @property
-    def bin(self) -> Path:
-        return self.env / "bin"
-
-    @property
-    def purelib(self) -> Path:
-        return self.site_dirs[0]
-
-    @property
-    def state_dir(self) -> Path:
-        return self.env / STATE_DIR
-
-    @property
     def symlinks(self) -> tuple[tuple[Path, str], ...]:
         extra = (self.scripts_link,) if self.scripts_link else ()
         return (*self.exe_links, *self.library_links, *extra)
