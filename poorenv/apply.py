@@ -15,7 +15,6 @@ from poorenv.errors import ApplyError, EnvError
 from poorenv.installers import get_installer
 from poorenv.interpreter import Interpreter
 from poorenv.layout import MARKER, STATE, state_dir
-from poorenv.layout import STATE_DIR as STATE_DIR_NAME
 from poorenv.lock import redact
 from poorenv.plan import (
     Action,
@@ -218,7 +217,7 @@ class Applier:
 
     def refresh_stamp(self, state: Mapping[str, Any]) -> None:
         """Record a new stamp in an env the full planner found in sync."""
-        if self.stamp is not None and (self.env / STATE_DIR_NAME).is_dir():
+        if self.stamp is not None and state_dir(self.env).is_dir():
             self._write_state(WriteState("stamp out of date", state))
 
     def _write_json(self, path: Path, data: Mapping[str, Any]) -> None:
