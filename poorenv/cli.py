@@ -115,7 +115,18 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sync)
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
-    p.add_argument("--format", choices=("requirements",), default="requirements")
+    p.add_argument(
+        "--format", choices=("requirements", "mod_wsgi", "uwsgi"), default="requirements",
+        help="requirements: hash-pinned requirements.txt; mod_wsgi, uwsgi: server configuration",
+    )  # fmt: skip
+    p.add_argument(
+        "--process-group", metavar="NAME", help="mod_wsgi daemon process group (default: the"
+        " project directory's name)",
+    )  # fmt: skip
+    p.add_argument(
+        "--module", type=Path, metavar="FILE",
+        help="the mod_wsgi module or uWSGI python plugin to check the env against",
+    )  # fmt: skip
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
@@ -278,6 +289,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format in ("mod_wsgi", "uwsgi"):
+        return _export_server(args)
     from poorenv.config import find_config, load_config
     from poorenv.lock import lock_path, read_lock
 
@@ -286,6 +299,33 @@ def cmd_export(args: argparse.Namespace) -> int:
     if lock is None:
         raise LockError(f"{lock_path(config)}: missing", hint="run `poorenv lock` first")
     print(lock.to_requirements(), end="")
+    return EXIT_OK
+
+
+def _export_server(args: argparse.Namespace) -> int:
+    from poorenv import deploy
+
+    project = _project(args)
+    if args.format == "mod_wsgi":
+        server = deploy.inspect(deploy.find_mod_wsgi(args.module))
+        deploy.check(server, project.base)
+        group = args.process_group or deploy.process_group_name(project.config.project_dir)
+        text = deploy.mod_wsgi_config(project.env, project.base, server, group)
+    else:
+        server = deploy.inspect(deploy.find_uwsgi_plugin(args.module))
+        deploy.check(server, project.base)
+        text = deploy.uwsgi_config(project.env, project.base, server)
+    if not project.env.is_dir():
+        print(f"warning: {project.env} does not exist yet; run `poorenv sync`", file=sys.stderr)
+    else:
+        closed = deploy.unreadable(project.env)
+        if closed is not None:
+            print(
+                f"warning: other users cannot enter {closed}: a server running as another"
+                " user (Apache's www-data) cannot load the env",
+                file=sys.stderr,
+            )
+    print(text, end="")
     return EXIT_OK
 
 

@@ -1,0 +1,189 @@
+"""Serving an env from a server that embeds Python: mod_wsgi's python-home, uWSGI's home.
+
+The server's Python is the libpython its module (mod_wsgi.so, uWSGI's python plugin) is linked
+with; the env's stdlib mirror and compiled packages are the base's. Both must be one Python:
+the same X.Y always, and the same libpython file wherever the module's can be found.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from poorenv.elf import NotELF, find_library, read_dynamic
+from poorenv.errors import PoorenvError
+from poorenv.interpreter import Interpreter
+
+MOD_WSGI_PLACES = (
+    "/usr/lib/apache2/modules/mod_wsgi.so",  # Debian, Ubuntu
+    "/usr/lib64/httpd/modules/mod_wsgi_python3.so",  # Fedora, RHEL
+    "/usr/lib64/httpd/modules/mod_wsgi.so",
+    "/usr/lib/httpd/modules/mod_wsgi.so",
+    "/usr/libexec/apache2/mod_wsgi.so",
+)
+UWSGI_PLUGIN_DIRS = ("/usr/lib/uwsgi/plugins", "/usr/lib64/uwsgi", "/usr/lib/uwsgi")
+LIBPYTHON = re.compile(r"^libpython(\d+)\.(\d+)(t?)")
+
+
+class DeployError(PoorenvError):
+    """The server's Python does not match the env, or cannot be found."""
+
+
+@dataclass(frozen=True)
+class EmbeddedPython:
+    """What a server module embeds: found from the libpython it is linked with."""
+
+    module: Path
+    soname: str  # "libpython3.11.so.1.0"
+    xy: str  # "3.11", "3.13t" for a free-threaded build
+    library: Path | None  # where the loader finds it; None when it cannot be found
+
+    def describe(self) -> str:
+        where = f" ({self.library})" if self.library else " (not found on this machine)"
+        return f"{self.module}: Python {self.xy}, {self.soname}{where}"
+
+
+def find_mod_wsgi(given: Path | None = None) -> Path:
+    return _first(given, MOD_WSGI_PLACES, "mod_wsgi", "the mod_wsgi module (mod_wsgi.so)")
+
+
+def find_uwsgi_plugin(given: Path | None = None) -> Path:
+    places: list[str] = []
+    for directory in UWSGI_PLUGIN_DIRS:
+        places.append(os.path.join(directory, "python3_plugin.so"))
+        places += sorted(glob.glob(os.path.join(directory, "python3*_plugin.so")))
+    uwsgi = shutil.which("uwsgi")
+    if uwsgi:
+        places.append(uwsgi)  # a build with Python linked in (pip install uwsgi)
+    return _first(given, places, "uwsgi", "uWSGI's python plugin or a uwsgi binary")
+
+
+def _first(given: Path | None, places: list[str] | tuple[str, ...], kind: str, what: str) -> Path:
+    if given is not None:
+        if not given.is_file():
+            raise DeployError(f"--module {given}: no such file")
+        return given
+    for place in places:
+        if os.path.isfile(place):
+            return Path(place)
+    raise DeployError(
+        f"cannot find {what} on this machine",
+        hint=f"install the server's Python module, or name it with --module (--format {kind})",
+    )
+
+
+def inspect(module: Path) -> EmbeddedPython:
+    """The Python a server module is linked with."""
+    try:
+        dynamic = read_dynamic(module)
+    except NotELF as exc:
+        raise DeployError(f"cannot tell which Python {exc}") from None
+    for name in dynamic.needed:
+        match = LIBPYTHON.match(name)
+        if match:
+            xy = f"{match[1]}.{match[2]}{match[3]}"
+            return EmbeddedPython(module, name, xy, find_library(name, dynamic))
+    raise DeployError(
+        f"cannot tell which Python {module} embeds: it is not linked with a libpython",
+        hint="name the module that embeds Python with --module",
+    )
+
+
+def check(server: EmbeddedPython, base: Interpreter) -> None:
+    """Refuse an env whose base is not the Python the server embeds."""
+    env_xy = f"{base.xy}{'t' if base.free_threaded else ''}"
+    if server.xy != env_xy:
+        raise DeployError(
+            f"{server.module} embeds Python {server.xy}, but the env's base is Python "
+            f"{env_xy} ({base.executable})",
+            hint=f'set [env] python = "{server.xy.rstrip("t")}" (the Python the server was built'
+            " for) in poorenv.toml and run `poorenv sync`",
+        )
+    if server.library is None:
+        return  # X.Y is all that can be told
+    own = Path(base.libdir, server.soname)
+    if not own.exists() or own.resolve() != server.library.resolve():
+        found = own if own.exists() else f"no {server.soname} in {base.libdir}"
+        raise DeployError(
+            f"{server.module} embeds {server.library.resolve()}, not the env's base "
+            f"{base.executable} ({found})",
+            hint="build the env on the Python the server was linked with, e.g. "
+            f'[env] python = "{_python_of(server.library)}"',
+        )
+
+
+def _python_of(library: Path) -> str:
+    """A guess at the interpreter that goes with a system libpython, for a hint."""
+    match = LIBPYTHON.match(library.name)
+    xy = f"{match[1]}.{match[2]}" if match else "3"
+    for candidate in (f"/usr/bin/python{xy}", f"/usr/local/bin/python{xy}"):
+        if os.path.exists(candidate):
+            return candidate
+    return xy
+
+
+def unreadable(env: Path) -> Path | None:
+    """The first directory on the way to `env` that other users cannot enter, if any.
+
+    Apache's workers and most uWSGI deployments run as another user than the one who synced.
+    """
+    for path in (*reversed(env.resolve().parents), env.resolve()):
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return path
+        if not mode & stat.S_IXOTH:
+            return path
+    return None
+
+
+def _quote(text: str) -> str:
+    return f'"{text}"' if any(c.isspace() or c == '"' for c in text) else text
+
+
+def mod_wsgi_config(env: Path, base: Interpreter, server: EmbeddedPython, group: str) -> str:
+    home = _quote(str(env))
+    option = _quote(f"python-home={env}")
+    return "\n".join(
+        [
+            f"# Apache + mod_wsgi for the poorenv env {env}",
+            f"# base: {base.implementation} {base.version} {base.executable}",
+            f"# checked against {server.describe()}",
+            "# After `poorenv sync`, reload Apache (apachectl graceful) to serve the new packages.",
+            "# Embedded mode (server-wide, one per server):",
+            f"WSGIPythonHome {home}",
+            "# Daemon mode:",
+            f"WSGIDaemonProcess {group} {option}",
+            f"WSGIProcessGroup {group}",
+            "WSGIApplicationGroup %{GLOBAL}",
+            "",
+        ]
+    )
+
+
+def uwsgi_config(env: Path, base: Interpreter, server: EmbeddedPython) -> str:
+    lines = [
+        f"# uWSGI for the poorenv env {env}",
+        f"# base: {base.implementation} {base.version} {base.executable}",
+        f"# checked against {server.describe()}",
+        "# After `poorenv sync`, reload uWSGI (SIGHUP to the master, or touch-reload) to serve"
+        " the new packages.",
+        "[uwsgi]",
+    ]
+    name = server.module.name
+    if name.endswith("_plugin.so"):
+        in_dir = str(server.module.parent) in UWSGI_PLUGIN_DIRS
+        lines.append(f"plugins = {name[: -len('_plugin.so')] if in_dir else server.module}")
+    lines += [f"home = {env}", ""]
+    return "\n".join(lines)
+
+
+def process_group_name(project_dir: Path) -> str:
+    """A WSGIDaemonProcess name from the project directory's name."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", project_dir.name).strip("-.")
+    return name or "poorenv"
