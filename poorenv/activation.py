@@ -61,13 +61,20 @@ end
 
 _CSH = """\
 # Made by poorenv. Use: source {activate}.csh
-alias deactivate 'if ($?_POORENV_OLD_PATH) setenv PATH "$_POORENV_OLD_PATH"; if ($?_POORENV_OLD_PATH) unset _POORENV_OLD_PATH; if ($?_POORENV_OLD_PYTHONHOME) setenv PYTHONHOME "$_POORENV_OLD_PYTHONHOME"; if ($?_POORENV_OLD_PYTHONHOME) unset _POORENV_OLD_PYTHONHOME; unsetenv POORENV_ACTIVE; rehash; test "\\!:*" != "nondestructive" && unalias deactivate'
-deactivate nondestructive
+if ($?_POORENV_OLD_PATH) then
+    setenv PATH "$_POORENV_OLD_PATH:q"
+    unset _POORENV_OLD_PATH
+endif
+if ($?_POORENV_OLD_PYTHONHOME) then
+    setenv PYTHONHOME "$_POORENV_OLD_PYTHONHOME:q"
+    unset _POORENV_OLD_PYTHONHOME
+endif
+alias deactivate 'test $?_POORENV_OLD_PATH != 0 && setenv PATH "$_POORENV_OLD_PATH:q" && unset _POORENV_OLD_PATH; test $?_POORENV_OLD_PYTHONHOME != 0 && setenv PYTHONHOME "$_POORENV_OLD_PYTHONHOME:q" && unset _POORENV_OLD_PYTHONHOME; unsetenv POORENV_ACTIVE; rehash; unalias deactivate'
 setenv POORENV_ACTIVE {env}
-set _POORENV_OLD_PATH="$PATH"
-setenv PATH {bin}:"$PATH"
+set _POORENV_OLD_PATH="$PATH:q"
+setenv PATH {bin}:"$PATH:q"
 if ($?PYTHONHOME) then
-    set _POORENV_OLD_PYTHONHOME="$PYTHONHOME"
+    set _POORENV_OLD_PYTHONHOME="$PYTHONHOME:q"
     unsetenv PYTHONHOME
 endif
 rehash
