@@ -67,7 +67,7 @@ def take(
 
 
 def _env_dirs(env: Path) -> Iterable[Path]:
-    """The env's directories (not bytecode caches, not site-packages contents) and files."""
+    """The env's dirs and bin files; of site-packages, the dir and its .dist-info dirs."""
     yield env
     for top in ("bin", "lib", "include", "local"):
         root = env / top
@@ -79,10 +79,11 @@ def _env_dirs(env: Path) -> Iterable[Path]:
             yield here
             if top == "bin":
                 yield from (here / name for name in files)
-    for site in env.glob("**/site-packages"):
-        yield site
-    for site in env.glob("**/dist-packages"):
-        yield site
+    for pattern in ("**/site-packages", "**/dist-packages"):
+        for site in env.glob(pattern):
+            yield site
+            # Each distribution's metadata dir: a RECORD lost or rewritten shows here.
+            yield from site.glob("*.dist-info")
     for name in ("pyvenv.cfg", ".poorenv/marker.json"):
         yield env / name
 
