@@ -8,6 +8,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,17 @@ class Applier:
             WriteState: self._write_state,
         }
 
-    def apply(self, plan: Plan, progress: Callable[[Action], None] | None = None) -> list[Action]:
-        """Carry out `plan`. A new env that fails half-way is removed again."""
+    def apply(
+        self,
+        plan: Plan,
+        progress: Callable[[Action], None] | None = None,
+        step: Callable[[str], AbstractContextManager[None]] | None = None,
+    ) -> list[Action]:
+        """Carry out `plan`. A new env that fails half-way is removed again.
+
+        `progress` hears of each action before it runs; `step` wraps the long ones (a status
+        line on a terminal).
+        """
         creating = any(isinstance(a, CreateEnv) for a in plan.actions)
         existed = self.env.exists()
         done: list[Action] = []
@@ -77,7 +87,8 @@ class Applier:
                 if progress:
                     progress(action)
                 try:
-                    self._handlers[type(action)](action)
+                    with step(_step_text(action, self.installer.name)) if step else nullcontext():
+                        self._handlers[type(action)](action)
                 except OSError as exc:
                     raise ApplyError(
                         f"{action.summary()}: {exc.strerror or exc}"
@@ -237,6 +248,14 @@ class Applier:
     def _write_json(self, path: Path, data: Mapping[str, Any]) -> None:
         self._inside(path).parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _step_text(action: Action, installer: str) -> str:
+    if isinstance(action, InstallPackages):
+        return f"installing {len(action.changes)} package(s) with {installer}"
+    if isinstance(action, RemovePackages):
+        return f"removing {len(action.names)} package(s)"
+    return action.summary()
 
 
 def remove_env(env: Path) -> None:

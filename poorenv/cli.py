@@ -38,13 +38,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `poorenv ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_DRIFT
     return code
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
     import logging
 
-    level = logging.DEBUG if args.debug else logging.ERROR if args.quiet else logging.WARNING
+    if args.debug:
+        level = logging.DEBUG
+    elif args.quiet:
+        level = logging.ERROR
+    else:
+        level = logging.INFO if args.verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
 
 
@@ -57,9 +65,12 @@ def _chdir(directory: Path) -> None:
 
 
 def _error(message: str, hint: str | None = None) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    from poorenv.progress import color
+
+    red, yellow, reset = ("\033[31m", "\033[33m", "\033[0m") if color() else ("", "", "")
+    print(f"{red}error:{reset} {message}", file=sys.stderr)
     if hint:
-        print(f"hint: {hint}", file=sys.stderr)
+        print(f"{yellow}hint:{reset} {hint}", file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         common.add_argument(
             "-q", "--quiet", action="store_true", help="print only errors", **default
+        )
+        common.add_argument(
+            "-v", "--verbose", action="store_true", help="say more (what runs)", **default
         )
         common.add_argument("--debug", action="store_true", help="show tracebacks", **default)
         return common
@@ -108,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
     )
     _upgrade_options(p)
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
     p.add_argument(
         "--installer", choices=("pip", "uv"), default=None,
         help="what installs packages (default: [env] installer, else pip)",
@@ -116,9 +131,12 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
     p.add_argument(
-        "--format", choices=("requirements", "mod_wsgi", "uwsgi"), default="requirements",
-        help="requirements: hash-pinned requirements.txt; mod_wsgi, uwsgi: server configuration",
+        "--format", choices=("requirements", "pylock", "mod_wsgi", "uwsgi"),
+        default="requirements",
+        help="requirements: hash-pinned requirements.txt; pylock: PEP 751 pylock.toml (asks"
+        " pip for the files' URLs); mod_wsgi, uwsgi: server configuration",
     )  # fmt: skip
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE, not stdout")
     p.add_argument(
         "--process-group", metavar="NAME", help="mod_wsgi daemon process group (default: the"
         " project directory's name)",
@@ -132,6 +150,19 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser(
+        "doctor", parents=[common], help="audit the env; say what is wrong and how to fix it"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("info", parents=[common], help="print the project, its env, base and lock")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("cache-key", parents=[common], help="print a key for CI caches of the env")
+    p.set_defaults(func=cmd_cache_key)
 
     p = sub.add_parser("run", parents=[common], help="run a command with the env's bin on PATH")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
@@ -165,8 +196,24 @@ def _project(args: argparse.Namespace) -> Project:
 
 
 def _say(args: argparse.Namespace, text: str) -> None:
-    if not args.quiet:
+    if not args.quiet and not getattr(args, "json", False):
         print(text)
+
+
+JSON_VERSION = 1  # of the shape in schemas/poorenv-output.schema.json
+
+
+def _print_json(command: str, payload: dict[str, Any]) -> None:
+    import json
+
+    data = {"json-version": JSON_VERSION, "poorenv": __version__, "command": command, **payload}
+    print(json.dumps(data, indent=2))
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    from poorenv.progress import Progress, wanted
+
+    return Progress(wanted(args.quiet or getattr(args, "json", False)))
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -197,11 +244,9 @@ def _toml_loads(text: str) -> dict[str, Any]:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    import json
-
     plan = _project(args).plan()
     if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
+        _print_json("plan", plan.to_json())
     else:
         print(plan.render())
     return EXIT_OK
@@ -210,7 +255,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_lock(args: argparse.Namespace) -> int:
     project = _project(args)
     _say(args, f"base: {project.base.describe()}")
-    old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
+    with _progress(args).step("resolving with pip-compile"):
+        old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
     _report_lock(args, project.lock_path, old, new)
     return EXIT_OK
 
@@ -222,17 +268,26 @@ def _report_lock(args: argparse.Namespace, path: Path, old: Lock | None, new: Lo
 
 
 def _lock_changes(old: Lock | None, new: Lock) -> list[str]:
+    lines = []
+    for change in _lock_change_list(old, new):
+        name, was, now = change["name"], change["old"], change["new"]
+        if was is None:
+            lines.append(f"+ {name} {now}")
+        elif now is None:
+            lines.append(f"- {name} {was}")
+        else:
+            lines.append(f"~ {name} {was} -> {now}")
+    return lines
+
+
+def _lock_change_list(old: Lock | None, new: Lock) -> list[dict[str, str | None]]:
     before = {p.name: p.version for p in old.packages} if old else {}
     after = {p.name: p.version for p in new.packages}
-    lines = []
-    for name in sorted(before.keys() | after.keys()):
-        if name not in before:
-            lines.append(f"+ {name} {after[name]}")
-        elif name not in after:
-            lines.append(f"- {name} {before[name]}")
-        elif before[name] != after[name]:
-            lines.append(f"~ {name} {before[name]} -> {after[name]}")
-    return lines
+    return [
+        {"name": name, "old": before.get(name), "new": after.get(name)}
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
 
 
 def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
@@ -248,7 +303,15 @@ def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
     if env is None:
         _setup_logging(args)
         return False
-    _say(args, f"{env}: {message}")
+    if getattr(args, "json", False):
+        payload = {"env": str(env), "in_sync": True, "fast_path": True}
+        if args.command == "sync":
+            payload.update(changed=False, actions=[], lock_changes=[])
+        else:
+            payload.update(lock_problem=None, reasons=[], actions=[])
+        _print_json(args.command, payload)
+    else:
+        _say(args, f"{env}: {message}")
     return True
 
 
@@ -259,7 +322,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     project = _project(args)
     _say(args, f"base: {project.base.describe()}")
     if args.dry_run:
-        print(project.plan(frozen=args.frozen).render())
+        plan = project.plan(frozen=args.frozen)
+        if args.json:
+            _print_json("sync", {"env": str(plan.env), "dry_run": True, **plan.to_json()})
+        else:
+            print(plan.render())
         return EXIT_OK
 
     def progress(action: Action) -> None:
@@ -280,8 +347,22 @@ def cmd_sync(args: argparse.Namespace) -> int:
         waiting=waiting,
         relocked=relocked,
         installer=args.installer,
+        step=_progress(args).step,
     )
-    if result.plan.is_empty():
+    if args.json:
+        changes = _lock_change_list(result.old_lock, result.lock)
+        _print_json(
+            "sync",
+            {
+                "env": str(project.env),
+                "in_sync": True,
+                "fast_path": False,
+                "changed": bool(result.done),
+                "actions": [a.to_json() for a in result.done],
+                "lock_changes": changes,
+            },
+        )
+    elif result.plan.is_empty():
         _say(args, f"{project.env}: in sync, nothing to do")
     else:
         _say(args, f"{project.env}: synced ({len(result.done)} action(s))")
@@ -298,8 +379,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     lock = read_lock(lock_path(config))
     if lock is None:
         raise LockError(f"{lock_path(config)}: missing", hint="run `poorenv lock` first")
-    print(lock.to_requirements(), end="")
+    text = _pylock(args, lock) if args.format == "pylock" else lock.to_requirements()
+    _write_output(args, text)
     return EXIT_OK
+
+
+def _pylock(args: argparse.Namespace, lock: Lock) -> str:
+    from poorenv import pylock
+    from poorenv.lock import index_arguments, stale_reason
+
+    project = _project(args)
+    problem = stale_reason(lock, project.config, project.base)
+    if problem:
+        raise LockError(problem, hint="run `poorenv lock` first")
+    if not project.layout.exe.exists():
+        raise EnvError(f"{project.env}: no env here yet", hint="run `poorenv sync` first")
+    index = index_arguments(project.config.index, project.config.project_dir)
+    with _progress(args).step("asking pip where the locked files are"):
+        found = pylock.artifacts(project.layout.exe, project.base, lock, index)
+    return pylock.render(lock, found, project.base)
+
+
+def _write_output(args: argparse.Namespace, text: str) -> None:
+    if args.output is None:
+        print(text, end="")
+        return
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"-o {args.output}: {exc.strerror}") from None
+    _say(args, f"wrote {args.output}")
 
 
 def _export_server(args: argparse.Namespace) -> int:
@@ -325,18 +434,17 @@ def _export_server(args: argparse.Namespace) -> int:
                 " user (Apache's www-data) cannot load the env",
                 file=sys.stderr,
             )
-    print(text, end="")
+    _write_output(args, text)
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    import json
-
-    if _fast_no_op(args, not args.json, "in sync"):
+    if _fast_no_op(args, True, "in sync"):
         return EXIT_OK
     plan = _project(args).plan()
     if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
+        reasons = [] if plan.in_sync else plan.reasons
+        _print_json("check", {**plan.to_json(), "fast_path": False, "reasons": reasons})
     elif plan.in_sync:
         _say(args, f"{plan.env}: in sync")
     else:
@@ -344,6 +452,102 @@ def cmd_check(args: argparse.Namespace) -> int:
         for reason in plan.reasons:
             print(f"  {reason}", file=sys.stderr)
     return EXIT_OK if plan.in_sync else EXIT_DRIFT
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from poorenv.doctor import examine
+    from poorenv.lock import read_lock
+
+    project = _project(args)
+    try:
+        lock = read_lock(project.lock_path)
+    except LockError:
+        lock = None
+    report = examine(project.layout, project.base, lock)
+    if args.json:
+        _print_json("doctor", report.to_json())
+    elif report.healthy:
+        _say(args, report.render())
+    else:
+        print(report.render())
+    return EXIT_OK if report.healthy else EXIT_DRIFT
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from poorenv.fastpath import quick_check
+    from poorenv.lock import read_lock, stale_reason
+    from poorenv.paths import cache_dir
+    from poorenv.state import read_marker
+
+    project = _project(args)
+    config = project.config
+    lock = read_lock(project.lock_path)
+    info: dict[str, Any] = {
+        "project": str(config.project_dir),
+        "config": str(config.file),
+        "env": {
+            "path": str(project.env),
+            "exists": read_marker(project.env) is not None,
+            "synced": quick_check(config.project_dir) is not None,
+        },
+        "base": {**project.base.fingerprint, "abi": project.base.abi},
+        "lock": {
+            "path": str(project.lock_path),
+            "exists": lock is not None,
+            "content_hash": lock.content_hash if lock else None,
+            "packages": len(lock.packages) if lock else 0,
+            "problem": stale_reason(lock, config, project.base),
+        },
+        "installer": config.installer,
+        "cache_dir": str(cache_dir()),
+        "cache_key": _cache_key(project, lock) if lock else None,
+    }
+    if args.json:
+        _print_json("info", info)
+        return EXIT_OK
+    env, base, locked = info["env"], project.base, info["lock"]
+    state = "synced" if env["synced"] else "exists" if env["exists"] else "not built"
+    print(f"project:   {info['project']}")
+    print(f"env:       {env['path']} ({state})")
+    print(f"base:      {base.describe()}, {base.abi}")
+    print(f"lock:      {locked['path']} ({locked['packages']} packages"
+          f"{', ' + locked['problem'] if locked['problem'] else ''})")  # fmt: skip
+    print(f"installer: {info['installer']}")
+    print(f"cache:     {info['cache_dir']}")
+    if info["cache_key"]:
+        print(f"cache-key: {info['cache_key']}")
+    return EXIT_OK
+
+
+def _cache_key(project: Project, lock: Lock) -> str:
+    """A key for CI caches of the env: the lock, the base, the platform, poorenv's version."""
+    import hashlib
+    import json
+
+    base = project.base
+    identity = {
+        "lock": lock.content_hash,
+        "base": {k: v for k, v in base.fingerprint.items() if k != "mtime_ns"},
+        "abi": base.abi,
+        "platform": base.platform,
+        "poorenv": __version__,
+        "env": str(project.env.relative_to(project.config.project_dir))
+        if project.env.is_relative_to(project.config.project_dir)
+        else str(project.env),
+    }
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return f"poorenv-{__version__}-{base.platform}-{base.implementation}{base.xy}-{digest[:32]}"
+
+
+def cmd_cache_key(args: argparse.Namespace) -> int:
+    from poorenv.lock import read_lock
+
+    project = _project(args)
+    lock = read_lock(project.lock_path)
+    if lock is None:
+        raise LockError(f"{project.lock_path}: missing", hint="run `poorenv lock` and commit it")
+    print(_cache_key(project, lock))
+    return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:

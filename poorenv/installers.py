@@ -69,7 +69,7 @@ def get_installer(name: str, python: Path, base: Interpreter) -> Installer:
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    log.debug("running %s", " ".join(cmd))
+    log.info("running %s", " ".join(cmd))
     return subprocess.run(
         cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
     )

@@ -108,7 +108,7 @@ def pip_command(python: Path, base: Interpreter) -> list[str]:
 def run_pip(python: Path, base: Interpreter, args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run pip from its wheel in the env of `python`; the caller reads the result."""
     cmd = [*pip_command(python, base), *args]
-    log.debug("running %s", " ".join(cmd))
+    log.info("running %s", " ".join(cmd))
     return subprocess.run(
         cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
     )

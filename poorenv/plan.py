@@ -36,7 +36,7 @@ class Action:
         raise NotImplementedError
 
     def to_json(self) -> dict[str, Any]:
-        data = {"action": self.kind}
+        data = {"action": self.kind, "summary": self.summary()}
         data.update({k: _jsonable(v) for k, v in dataclasses.asdict(self).items()})
         return data
 

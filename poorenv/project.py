@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ class Project:
         waiting: Callable[[], None] | None = None,
         relocked: Callable[[Lock | None, Lock], None] | None = None,
         installer: str | None = None,
+        step: Callable[[str], AbstractContextManager[None]] | None = None,
     ) -> SyncResult:
         """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
         stale lock, "frozen" installs the lock as it is."""
@@ -117,7 +119,8 @@ class Project:
                         f"{problem or 'an upgrade needs a new lock'} (--locked)",
                         hint="run `poorenv lock` and commit poorenv.lock",
                     )
-                old, lock = self._relock(upgrade, upgrade_packages, lock)
+                with step("resolving with pip-compile") if step else contextlib.nullcontext():
+                    old, lock = self._relock(upgrade, upgrade_packages, lock)
                 if relocked:
                     relocked(old, lock)
             if lock is None:  # pragma: no cover - a missing lock is always a problem above
@@ -128,7 +131,7 @@ class Project:
             applier = Applier(
                 self.env, self.base, index_args, lambda: self._stamp(fresh), installer
             )
-            done = applier.apply(current, progress)
+            done = applier.apply(current, progress, step)
             if current.is_empty():
                 state = read_json(state_dir(self.env) / "state.json") or {}
                 if not fastpath.matches(state.get("stamp"), self.config.python, self._digest()):

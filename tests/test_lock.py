@@ -176,3 +176,13 @@ def test_locked_package_digest_changes_with_hashes() -> None:
     one = LockedPackage("a", "1", (H1,))
     assert one.digest != LockedPackage("a", "1", (H2,)).digest
     assert one.digest == LockedPackage("a", "1", (H1,)).digest
+
+
+def test_every_committed_example_lock_validates_and_reads() -> None:
+    schema = json.loads((ROOT / "schemas" / "poorenv-lock.schema.json").read_text())
+    locks = sorted((ROOT / "examples").rglob("poorenv.lock"))
+    assert len(locks) >= 3
+    for path in locks:
+        jsonschema.Draft202012Validator(schema).validate(loads_toml(path.read_text()))
+        lock = read_lock(path)
+        assert lock is not None and lock.packages, path

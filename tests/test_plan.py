@@ -113,7 +113,8 @@ def test_plan_is_json_serialisable() -> None:
     data = json.loads(json.dumps(result.to_json()))
     assert data["in_sync"] is False
     assert data["actions"][0] == {
-        "action": "create-env", "reason": "new env", "path": str(ENV), "marker": marker_for(base),
+        "action": "create-env", "summary": f"create env {ENV}", "reason": "new env",
+        "path": str(ENV), "marker": marker_for(base),
     }  # fmt: skip
 
 

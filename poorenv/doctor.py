@@ -1,0 +1,284 @@
+"""`poorenv doctor`: audit an env for what `check` does not look at, and say how to fix it.
+
+`check` compares the env with the plan (cheap: names, links, versions). The doctor looks deeper
+and reads only: links that dangle or leave the env and the base, the interpreter against the
+base, what the env's python really puts on sys.path (run as the user runs it, and as a server
+runs it: the base executable with PYTHONHOME=ENV), installed files against their RECORD hashes,
+and distributions against the lock.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import filecmp
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from poorenv.interpreter import Interpreter
+from poorenv.layout import Layout
+from poorenv.lock import Lock
+from poorenv.state import normalize, read_distributions, read_marker
+
+SYNC = "run `poorenv sync`"
+REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
+
+_PATH_PROBE = (
+    "import json, os, site, sys; print(json.dumps({'prefix': sys.prefix, 'path': sys.path,"
+    " 'user_site': site.getusersitepackages(), 'user_site_enabled': bool(site.ENABLE_USER_SITE),"
+    " 'pythonpath': os.environ.get('PYTHONPATH', '')}))"
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: str  # dangling-link, link-outside, interpreter, sys-path, user-site, modified-file, ...
+    message: str
+    fix: str
+    path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Report:
+    env: Path
+    problems: tuple[Problem, ...]
+    checked: tuple[str, ...]  # what was looked at
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env": str(self.env),
+            "healthy": self.healthy,
+            "checked": list(self.checked),
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+    def render(self) -> str:
+        if self.healthy:
+            return f"{self.env}: healthy ({', '.join(self.checked)} checked)"
+        lines = [f"{self.env}: {len(self.problems)} problem(s)"]
+        for p in self.problems:
+            lines.append(f"  {p.kind}: {p.message}")
+            lines.append(f"    fix: {p.fix}")
+        return "\n".join(lines)
+
+
+def examine(layout: Layout, base: Interpreter, lock: Lock | None) -> Report:
+    env = layout.env
+    if not env.is_dir() or read_marker(env) is None:
+        problem = Problem("no-env", f"{env} is not a poorenv env (no marker)", SYNC, str(env))
+        return Report(env, (problem,), ())
+    problems: list[Problem] = []
+    problems += _links(layout, base)
+    problems += _interpreter(layout, base)
+    problems += _sys_path(layout, base)
+    problems += _records(layout)
+    problems += _distributions(layout, lock)
+    checked = ("links", "interpreter", "sys.path", "RECORD hashes", "distributions")
+    return Report(env, tuple(problems), checked)
+
+
+# --- links ---------------------------------------------------------------------------------------
+
+
+def _links(layout: Layout, base: Interpreter) -> Iterator[Problem]:
+    env = str(layout.env)
+    allowed = [env, *{base.stdlib, base.platstdlib, base.include, base.platinclude}]
+    if base.libdir:
+        allowed.append(base.libdir)
+    site = {str(p) for p in layout.site_dirs}
+    for directory, dirs, files in os.walk(env):
+        if directory in site:
+            dirs[:] = []  # packages may link where they like; RECORD covers them
+            continue
+        for name in (*dirs, *files):
+            path = os.path.join(directory, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.normpath(os.path.join(directory, os.readlink(path)))
+            if not os.path.exists(path):
+                yield Problem("dangling-link", f"{path} -> {target}: target missing", SYNC, path)
+            elif not any(target == root or target.startswith(root + os.sep) for root in allowed):
+                yield Problem(
+                    "link-outside", f"{path} -> {target}: outside the env and the base", SYNC, path
+                )
+
+
+# --- interpreter ---------------------------------------------------------------------------------
+
+
+def _interpreter(layout: Layout, base: Interpreter) -> Iterator[Problem]:
+    exe = layout.exe
+    try:
+        mine, theirs = exe.stat(), os.stat(base.executable)
+    except OSError as exc:
+        yield Problem("interpreter", f"{exe}: {exc.strerror}", SYNC, str(exe))
+        return
+    same = (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino) or filecmp.cmp(
+        exe, base.executable, shallow=False
+    )
+    if not same:
+        yield Problem(
+            "interpreter",
+            f"{exe} differs from the base executable {base.executable} (replaced or upgraded)",
+            SYNC,
+            str(exe),
+        )
+
+
+# --- sys.path ------------------------------------------------------------------------------------
+
+
+def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
+    env = str(layout.env)
+    runs = [
+        (f"{layout.exe}", [str(layout.exe)], dict(os.environ)),
+        (
+            f"PYTHONHOME={env} {base.executable}",
+            [base.executable],
+            {**os.environ, "PYTHONHOME": env},
+        ),
+    ]
+    seen: set[str] = set()
+    for how, argv, environ in runs:
+        facts = _probe_path(argv, environ)
+        if facts is None:
+            yield Problem("sys-path", f"{how} does not start", SYNC)
+            continue
+        if facts["prefix"] != env:
+            yield Problem("sys-path", f"{how}: sys.prefix is {facts['prefix']}, not the env", SYNC)
+        added = _pth_entries(facts["path"], env)
+        pythonpath = [p for p in facts["pythonpath"].split(os.pathsep) if p]
+        for entry in facts["path"]:
+            if not entry or entry == env or entry.startswith(env + os.sep) or entry in seen:
+                continue
+            seen.add(entry)
+            if entry in pythonpath or os.path.abspath(entry) in pythonpath:
+                why, fix = "from PYTHONPATH", "unset PYTHONPATH where the env is used"
+            elif entry == facts["user_site"]:
+                why = "the user site"
+                fix = "set PYTHONNOUSERSITE=1 where PYTHONHOME is used, or empty that directory"
+            elif entry in added:
+                why = f"added by {added[entry]}"
+                fix = f"delete {added[entry]}"
+            elif "site-packages" in entry or "dist-packages" in entry:
+                why, fix = "another installation's packages", SYNC
+            else:
+                why, fix = "outside the env", SYNC
+            yield Problem("sys-path", f"{how}: {entry} is on sys.path ({why})", fix, entry)
+        if facts["user_site_enabled"] and facts["user_site"] in facts["path"]:
+            for pth in _pth_files(facts["user_site"]):
+                yield Problem(
+                    "user-site",
+                    f"{how}: {pth} in the user site runs at every start",
+                    f"delete {pth}, or set PYTHONNOUSERSITE=1 where PYTHONHOME is used",
+                    pth,
+                )
+
+
+def _probe_path(argv: list[str], environ: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        out = subprocess.run(
+            [*argv, "-c", _PATH_PROBE],
+            env=environ, capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        data: dict[str, Any] = json.loads(out.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return data
+
+
+def _pth_files(directory: str) -> list[str]:
+    try:
+        return sorted(
+            os.path.join(directory, n) for n in os.listdir(directory) if n.endswith(".pth")
+        )
+    except OSError:
+        return []
+
+
+def _pth_entries(path: list[str], env: str) -> dict[str, str]:
+    """sys.path entries that a .pth file in a directory on sys.path adds -> that .pth file."""
+    added: dict[str, str] = {}
+    for directory in path:
+        for pth in _pth_files(directory):
+            try:
+                lines = Path(pth).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for raw in lines:
+                line = raw.strip()
+                if line and not line.startswith(("#", "import ", "import\t")):
+                    added.setdefault(os.path.normpath(os.path.join(directory, line)), pth)
+    return added
+
+
+# --- installed files -----------------------------------------------------------------------------
+
+
+def _records(layout: Layout) -> Iterator[Problem]:
+    for site in layout.site_dirs:
+        try:
+            names = sorted(os.listdir(site))
+        except OSError:
+            continue
+        for name in names:
+            record = site / name / "RECORD"
+            if name.endswith(".dist-info") and record.is_file():
+                yield from _check_record(site, name[: -len(".dist-info")], record)
+
+
+def _check_record(site: Path, dist: str, record: Path) -> Iterator[Problem]:
+    with record.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    for row in rows:
+        if len(row) < 2 or not row[1] or "=" not in row[1]:
+            continue  # RECORD itself, bytecode: no hash
+        path = os.path.normpath(site / row[0])
+        algorithm, _, expected = row[1].partition("=")
+        try:
+            digest = hashlib.new(algorithm, Path(path).read_bytes()).digest()
+        except FileNotFoundError:
+            yield Problem("missing-file", f"{path} of {dist} is missing", REBUILD, path)
+            continue
+        except (OSError, ValueError):
+            continue
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != expected:
+            yield Problem(
+                "modified-file", f"{path} of {dist} does not match its RECORD hash", REBUILD, path
+            )
+
+
+# --- distributions -------------------------------------------------------------------------------
+
+
+def _distributions(layout: Layout, lock: Lock | None) -> Iterator[Problem]:
+    installed, broken = read_distributions(layout.site_dirs)
+    for path in broken:
+        yield Problem("broken-install", f"{path}: an interrupted install", SYNC, str(path))
+    if lock is None:
+        yield Problem("no-lock", "no poorenv.lock to compare the distributions with", SYNC)
+        return
+    locked = {normalize(p.name): p.version for p in lock.packages}
+    for name, version in sorted(installed.items()):
+        if name not in locked:
+            yield Problem("extra-distribution", f"{name} {version} is not in the lock", SYNC)
+        elif locked[name] != version:
+            yield Problem(
+                "version", f"{name} {version} is installed, the lock says {locked[name]}", SYNC
+            )
+    for name, version in sorted(locked.items()):
+        if name not in installed:
+            yield Problem("missing-distribution", f"{name} {version} is not installed", SYNC)

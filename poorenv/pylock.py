@@ -1,0 +1,119 @@
+"""`poorenv export --format pylock`: the lock as a PEP 751 `pylock.toml` for the env's Python.
+
+poorenv.lock holds names, versions and every artifact hash, but not where the artifacts live.
+pip knows: a dry-run install of the lock's hash-pinned lines in the env's interpreter
+(`--ignore-installed --no-deps --report`) says which file it would take for each package,
+with its URL and hash. Those become `[[packages.wheels]]` / `[packages.sdist]` entries.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from poorenv import __version__
+from poorenv.errors import LockError
+from poorenv.interpreter import Interpreter
+from poorenv.lock import Lock, redact
+from poorenv.state import normalize
+
+
+def artifacts(
+    python: Path, base: Interpreter, lock: Lock, index_args: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """name -> pip's installation report entry for the file it would install for `lock`."""
+    from poorenv.pipwheel import run_pip
+
+    with tempfile.TemporaryDirectory(prefix="poorenv-pylock-") as tmp:
+        requirements = Path(tmp, "requirements.txt")
+        requirements.write_text(lock.to_requirements(), encoding="utf-8")
+        report = Path(tmp, "report.json")
+        result = run_pip(
+            python,
+            base,
+            [
+                "install", "--dry-run", "--ignore-installed", "--no-deps", "--require-hashes",
+                "--quiet", "--report", str(report), *index_args, "-r", str(requirements),
+            ],
+        )  # fmt: skip
+        if result.returncode != 0:
+            lines = [line for line in result.stderr.splitlines() if line.strip()]
+            raise LockError(
+                "asking pip where the locked files are failed: "
+                + redact(lines[-1] if lines else f"exit {result.returncode}"),
+                hint="check pip's index configuration (the export needs the index)",
+            )
+        data = json.loads(report.read_text(encoding="utf-8"))
+    return {normalize(item["metadata"]["name"]): item for item in data.get("install", [])}
+
+
+def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter) -> str:
+    """The pylock.toml text (pure)."""
+    import tomli_w
+
+    machine = base.platform.split("-", 1)[-1] if "-" in base.platform else base.platform
+    system = base.platform.split("-", 1)[0]
+    environment = (
+        f"implementation_name == '{base.implementation}' and python_version == '{base.xy}'"
+        f" and sys_platform == '{system}' and platform_machine == '{machine}'"
+    )
+    packages = []
+    for package in lock.packages:
+        item = found.get(normalize(package.name))
+        if item is None:
+            raise LockError(f"pip found no file for {package.name}=={package.version}")
+        entry: dict[str, Any] = {"name": package.name, "version": package.version}
+        if package.markers:
+            entry["marker"] = package.markers
+        info = item["download_info"]
+        url = _strip_credentials(info["url"])
+        hashes = dict(info.get("archive_info", {}).get("hashes") or {})
+        if not hashes and "hash" in info.get("archive_info", {}):
+            algorithm, _, value = info["archive_info"]["hash"].partition("=")
+            hashes = {algorithm: value}
+        if not hashes and url.startswith("file:"):
+            hashes = {"sha256": _sha256(Path(unquote(urlsplit(url).path)))}
+        if not hashes:
+            raise LockError(f"no hash known for the file of {package.name}: {redact(url)}")
+        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        artifact: dict[str, Any] = {"name": filename}
+        if url.startswith("file:"):
+            artifact["path"] = unquote(urlsplit(url).path)
+        else:
+            artifact["url"] = url
+        artifact["hashes"] = hashes
+        if filename.endswith(".whl"):
+            entry["wheels"] = [artifact]
+        else:
+            entry["sdist"] = artifact
+        packages.append(entry)
+    data: dict[str, Any] = {
+        "lock-version": "1.0",
+        "environments": [environment],
+        "requires-python": f"=={base.xy}.*",
+        "created-by": "poorenv",
+        "packages": packages,
+    }
+    header = (
+        f"# PEP 751 lock exported from poorenv.lock by poorenv {__version__}"
+        f" for {base.implementation} {base.xy} ({base.platform}).\n"
+    )
+    return header + tomli_w.dumps(data, multiline_strings=False)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _strip_credentials(url: str) -> str:
+    """A URL without user:password@ (a lock file is shared; PEP 751 keeps credentials out)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
