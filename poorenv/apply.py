@@ -210,6 +210,13 @@ class Applier:
             for path in self._install_targets() - before:
                 _remove(path)
             raise _installer_failure("installing packages", result.stderr)
+        if self.installer.name == "pip":  # uv, like `uv pip sync`, leaves bytecode to Python
+            from poorenv.bytecode import compile_distributions
+
+            paths = self.base.env_paths(self.env)
+            sites = [Path(paths["purelib"]), Path(paths["platlib"])]
+            names = [change.name for change in action.changes]
+            compile_distributions(self.installer.python, sites, names, self.base.cache_tag)
 
     def _remove_broken(self, action: RemoveBroken) -> None:
         self._owned()

@@ -41,7 +41,8 @@ class Installer:
             ]  # fmt: skip
             return _run(cmd)
         args = [
-            "install", "--require-hashes", "--no-deps", "--no-warn-script-location",
+            # --no-compile: poorenv compiles afterwards, on every core (bytecode.py).
+            "install", "--require-hashes", "--no-deps", "--no-compile", "--no-warn-script-location",
             "--no-warn-conflicts", "--root-user-action=ignore",
             *(["--force-reinstall"] if reinstall else []), *index_args, "-r", str(requirements),
         ]  # fmt: skip

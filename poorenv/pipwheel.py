@@ -101,8 +101,51 @@ def pip_command(python: Path, base: Interpreter) -> list[str]:
     """The command line that runs pip (from its cached wheel) inside the env of `python`."""
     pip = seed_wheels(base, ("pip",))["pip"]
     return [
-        str(python), str(pip / "pip"), "--disable-pip-version-check", "--no-input",
+        str(python), str(unpacked(pip, python, base.cache_tag) / "pip"),
+        "--disable-pip-version-check", "--no-input",
     ]  # fmt: skip
+
+
+def unpacked(wheel: Path, python: Path, cache_tag: str) -> Path:
+    """`wheel`'s code unpacked once beside it, compiled for `python`'s version.
+
+    Python cannot cache bytecode for modules imported from a zip: run from the wheel, pip's
+    few hundred modules are compiled anew on every run (about 0.7 s of each install here).
+    Falls back to the wheel itself when the cache cannot be written.
+    """
+    target = wheel.with_name(wheel.name[: -len(".whl")] + ".run")
+    try:
+        if not (target / ".complete").exists():
+            _unpack(wheel, target)
+        stamp = target / f".compiled-{cache_tag}"
+        if not stamp.exists():
+            cmd = [str(python), "-m", "compileall", "-q", "-j", "0", str(target / "pip")]
+            subprocess.run(cmd, capture_output=True, check=False, env=paths.clean_environ())
+            stamp.touch()
+    except OSError as exc:
+        log.debug("running pip from its wheel: cannot unpack it (%s)", exc)
+        return wheel
+    return target
+
+
+def _unpack(wheel: Path, target: Path) -> None:
+    import shutil
+    import zipfile
+
+    tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=wheel.parent))
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            # The code only: with its .dist-info on sys.path, pip would take itself for
+            # installed in the env and skip installing pip there.
+            code = [n for n in archive.namelist() if ".dist-info/" not in n]
+            archive.extractall(tmp, members=code)
+        (tmp / ".complete").touch()
+        os.rename(tmp, target)  # atomic: a target that exists is complete
+    except OSError:
+        if not (target / ".complete").exists():
+            raise  # not another process that won the race
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run_pip(python: Path, base: Interpreter, args: list[str]) -> subprocess.CompletedProcess[str]:

@@ -19,16 +19,19 @@ from pathlib import Path
 
 import pytest
 
+from poorenv.interpreter import probe
 from poorenv.lock import read_lock, write_lock
 from tests import tracing
 from tests.conftest import ROOT, find_base, write_config
 from tests.helpers import manifest, ok, poorenv
 from tests.offline import (
+    HERE_PYTHON,
     installed,
     offline_env,
     offline_project,
     run,
     site_packages,
+    verify_records,
 )
 from tests.wheels import make_wheel
 
@@ -280,3 +283,22 @@ def test_a_whole_sync_writes_only_the_env_the_lock_and_caches(
     assert lock_writes, "the trace saw no lock written"
     allowed = [env, caches, cache_dir, *map(Path, lock_writes)]
     assert tracing.outside(written, allowed) == []
+
+
+def test_bytecode_is_compiled_recorded_and_removed_with_its_package(project: Path) -> None:
+    ok(run(project, "sync"))
+    site = site_packages(project)
+    tag = probe(HERE_PYTHON).cache_tag
+    pyc = site / "gamma" / "__pycache__" / f"__init__.{tag}.pyc"
+    record = (site / "gamma-1.0.dist-info" / "RECORD").read_text()
+    if 'installer = "uv"' in (project / "poorenv.toml").read_text():
+        assert not pyc.exists()  # uv, like `uv pip sync`, leaves bytecode to Python
+    else:
+        assert pyc.is_file()  # compiled by poorenv, on every core
+        assert f"gamma/__pycache__/__init__.{tag}.pyc,," in record.splitlines()
+        assert verify_records(project) == []
+    config = project / "poorenv.toml"
+    config.write_text(config.read_text().replace(', "gamma"', ""))
+    ok(run(project, "sync"))
+    assert not (site / "gamma").exists()  # no __pycache__ left to import as a namespace package
+    assert "gamma" not in installed(project)
