@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from poorenv.cli import main
+from poorenv.entry import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

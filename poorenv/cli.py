@@ -299,7 +299,7 @@ def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
     from poorenv.paths import lock_timeout
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
-    env = quick_check(Path.cwd()) if allowed else None
+    env = quick_check(os.getcwd()) if allowed else None
     if env is None:
         _setup_logging(args)
         return False
@@ -488,7 +488,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "env": {
             "path": str(project.env),
             "exists": read_marker(project.env) is not None,
-            "synced": quick_check(config.project_dir) is not None,
+            "synced": quick_check(str(config.project_dir)) is not None,
         },
         "base": {**project.base.fingerprint, "abi": project.base.abi},
         "lock": {

@@ -8,7 +8,9 @@ that nothing the planner reads has changed. Then `sync` and `check` answer witho
 pip, pip-tools or packaging and without starting any interpreter. Any doubt (a missing or
 different stamp, an unreadable file) falls back to the full planner.
 
-This module imports nothing heavy: it runs on every no-op sync.
+This module imports only os and json when it answers: it runs on every no-op sync. The stamp
+keeps poorenv.toml's text, so that an unchanged file needs no TOML parser, and with no `path`
+key in it the env is at its default place.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-STAMP_FORMAT = 1
+if TYPE_CHECKING:
+    from pathlib import Path
+
+STAMP_FORMAT = 2
+CONFIG_NAME = "poorenv.toml"
+DEFAULT_ENV_PATH = ".poorenv"
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"})
 
 
@@ -50,7 +56,7 @@ def _inside_an_env(directory: str) -> bool:
 
 
 def take(
-    files: Iterable[str], env: Path, request: str, lock_fresh: bool, config_hash: str
+    files: Iterable[str], env: Path, request: str, lock_fresh: bool, config_text: str
 ) -> dict[str, Any]:
     """The stamp of a synced env: call it last, after every write of the sync."""
     paths = set(files)
@@ -60,7 +66,8 @@ def take(
     return {
         "format": STAMP_FORMAT,
         "lock_fresh": lock_fresh,
-        "config": config_hash,
+        "config": config_text,
+        "request": request,
         "discovery": dirs,
         "stats": {path: stat_of(path) for path in sorted(paths)},
     }
@@ -68,6 +75,8 @@ def take(
 
 def _env_dirs(env: Path) -> Iterable[Path]:
     """The env's dirs and bin files; of site-packages, the dir and its .dist-info dirs."""
+    from pathlib import Path
+
     yield env
     for top in ("bin", "lib", "include", "local"):
         root = env / top
@@ -88,13 +97,13 @@ def _env_dirs(env: Path) -> Iterable[Path]:
         yield env / name
 
 
-def matches(stamp: Mapping[str, Any] | None, request: str, config_hash: str) -> bool:
+def matches(stamp: Mapping[str, Any] | None, request: str, config_text: str) -> bool:
     """True when `stamp` proves the env is still exactly as the last complete sync left it."""
     if not isinstance(stamp, Mapping) or stamp.get("format") != STAMP_FORMAT:
         return False
-    if not stamp.get("lock_fresh") or stamp.get("config") != config_hash:
+    if not stamp.get("lock_fresh") or stamp.get("config") != config_text:
         return False
-    if stamp.get("discovery") != discovery_dirs(request):
+    if stamp.get("request") != request or stamp.get("discovery") != discovery_dirs(request):
         return False
     stats = stamp.get("stats")
     if not isinstance(stats, Mapping) or not stats:
@@ -102,38 +111,46 @@ def matches(stamp: Mapping[str, Any] | None, request: str, config_hash: str) -> 
     return all(stat_of(path) == value for path, value in stats.items())
 
 
-def quick_check(start: Path) -> Path | None:
+def quick_check(start: str) -> str | None:
     """The env path when poorenv.toml's env is provably in sync; None when in any doubt."""
-    from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, loads_toml
-
-    directory = start.resolve()
-    for candidate in (directory, *directory.parents):
-        config = candidate / CONFIG_NAME
-        if config.is_file():
+    directory = os.path.realpath(start)
+    while True:
+        config = os.path.join(directory, CONFIG_NAME)
+        if os.path.isfile(config):
             break
-    else:
-        return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
     try:
-        raw = config.read_bytes()
-        env_table = loads_toml(raw.decode("utf-8")).get("env", {})
-        env = _env_path(config, env_table, DEFAULT_ENV_PATH)
-        state = json.loads((env / ".poorenv" / "state.json").read_text(encoding="utf-8"))
+        with open(config, "rb") as handle:
+            text = handle.read().decode("utf-8")
+        if "path" in text:  # perhaps [env] path: read the TOML
+            env_table = _env_table(text)
+            where = env_table.get("path") or DEFAULT_ENV_PATH
+            if not isinstance(where, str):
+                return None
+            env = os.path.realpath(os.path.join(directory, os.path.expanduser(where)))
+        else:
+            env = os.path.realpath(os.path.join(directory, DEFAULT_ENV_PATH))
+        with open(os.path.join(env, ".poorenv", "state.json"), encoding="utf-8") as handle:
+            state = json.load(handle)
     except (OSError, ValueError, AttributeError):
         return None
-    request = env_table.get("python")
-    if not isinstance(request, str) or not isinstance(state, dict):
+    if not isinstance(state, dict) or not isinstance(state.get("stamp"), dict):
         return None
-    return env if matches(state.get("stamp"), request.strip(), config_digest(raw)) else None
+    stamp = state["stamp"]
+    # The text is the one the stamp was taken with, so its python request is the stamp's.
+    request = stamp.get("request")
+    if not isinstance(request, str):
+        return None
+    return env if matches(stamp, request, text) else None
 
 
-def _env_path(config: Path, env_table: Mapping[str, Any], default: str) -> Path:
-    text = env_table.get("path") or default
-    if not isinstance(text, str):
-        raise ValueError("path")
-    return (config.parent / Path(text).expanduser()).resolve()
+def _env_table(text: str) -> dict[str, Any]:
+    from poorenv.paths import loads_toml
 
-
-def config_digest(raw: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(raw).hexdigest()[:32]
+    table = loads_toml(text).get("env", {})
+    if not isinstance(table, dict):
+        raise ValueError("[env]")
+    return table

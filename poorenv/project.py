@@ -134,12 +134,13 @@ class Project:
             done = applier.apply(current, progress, step)
             if current.is_empty():
                 state = read_json(state_dir(self.env) / "state.json") or {}
-                if not fastpath.matches(state.get("stamp"), self.config.python, self._digest()):
+                stamp = state.get("stamp")
+                if not fastpath.matches(stamp, self.config.python, self._config_text()):
                     applier.refresh_stamp({k: v for k, v in state.items() if k != "stamp"})
         return SyncResult(current, done, old, lock)
 
-    def _digest(self) -> str:
-        return fastpath.config_digest(self.config.file.read_bytes())
+    def _config_text(self) -> str:
+        return self.config.file.read_bytes().decode("utf-8")
 
     def _stamp(self, lock_fresh: bool) -> dict[str, Any]:
         config = self.config
@@ -148,7 +149,7 @@ class Project:
         if is_path_request(config.python):
             files.append(config.project_dir / Path(config.python).expanduser())
         return fastpath.take(
-            (str(f) for f in files), self.env, config.python, lock_fresh, self._digest()
+            (str(f) for f in files), self.env, config.python, lock_fresh, self._config_text()
         )
 
 

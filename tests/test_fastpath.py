@@ -22,17 +22,23 @@ pytestmark = pytest.mark.slow
 HEAVY = ("pip", "piptools", "packaging", "filelock", "poorenv.plan", "poorenv.project")
 
 
-def imported_by(project: Path, command: str) -> list[str]:
-    """The heavy modules that `poorenv COMMAND` imported in `project`."""
+def modules_of(project: Path, *argv: str) -> list[str]:
+    """Every module `poorenv ARGV` imported in `project`, run as the console script runs it."""
     code = (
-        "import json, sys; from poorenv.cli import main; code = main([sys.argv[1]]);"
-        "print(json.dumps(sorted(sys.modules))); sys.exit(code)"
+        "import json, sys; from poorenv.entry import main; sys.argv[0] = 'poorenv';"
+        " code = main(); print(json.dumps(sorted(sys.modules))); sys.exit(code)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code, command], cwd=project, env=offline_env(),
+        [sys.executable, "-c", code, *argv], cwd=project, env=offline_env(),
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    modules = json.loads(result.stdout.strip().splitlines()[-1])
+    modules: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return modules
+
+
+def imported_by(project: Path, command: str) -> list[str]:
+    """The heavy modules that `poorenv COMMAND` imported in `project`."""
+    modules = modules_of(project, command)
     return [m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY]
 
 
@@ -46,6 +52,15 @@ def synced(tmp_path: Path) -> Path:
 def test_no_op_sync_and_check_import_nothing_heavy(synced: Path) -> None:
     assert imported_by(synced, "sync") == []
     assert imported_by(synced, "check") == []
+
+
+def test_a_plain_no_op_needs_neither_argparse_nor_a_toml_parser(synced: Path) -> None:
+    for argv in (["sync"], ["check"], ["-q", "sync"], ["sync", "--quiet"]):
+        modules = set(modules_of(synced, *argv))
+        assert not modules & {"argparse", "tomllib", "tomli", "poorenv.cli", "hashlib"}, argv
+    # Anything else takes the full command line, and still answers from the stamp:
+    assert "argparse" in modules_of(synced, "-C", str(synced), "sync")
+    assert imported_by(synced, "plan") != []  # the planner: not a fast path
 
 
 @pytest.mark.skipif(not tracing.available(), reason="strace is not installed")

@@ -1,0 +1,30 @@
+"""The `poorenv` command. A plain no-op `sync` or `check` is answered here, from the stat stamp,
+before argparse, the TOML parser or anything else is imported: that path is what users wait on
+at every shell start and CI step. Everything else goes to `poorenv.cli`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}
+_QUIET = ("-q", "--quiet")
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    words = [a for a in argv if a not in _QUIET]
+    simple = len(words) == 1 and words[0] in _ANSWERS and len(argv) - len(words) <= 1
+    # POORENV_LOCK_TIMEOUT is validated by the full command line, even when in sync.
+    if simple and "POORENV_LOCK_TIMEOUT" not in os.environ:
+        from poorenv.fastpath import quick_check
+
+        env = quick_check(os.getcwd())
+        if env is not None:
+            if len(words) == len(argv):
+                print(f"{env}: {_ANSWERS[words[0]]}")
+            return 0
+    from poorenv.cli import main as full
+
+    return full(argv)
