@@ -285,31 +285,28 @@ def _make_dir(path: Path) -> None:
 
 def _symlink(target: str, link: Path) -> None:
     """Make `link` point at `target`, replacing whatever is there, atomically for files."""
-    try:
-        os.symlink(target, link)
-        return
-    except FileExistsError:
-        pass
-    if link.is_dir() and not link.is_symlink():
-        shutil.rmtree(link)
-        os.symlink(target, link)
-        return
-    tmp = link.with_name(f".{link.name}.poorenv-tmp")
-    _remove(tmp)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
+    _put(os.symlink, target, str(link))
 
 
 def _hard_link(target: str, link: str) -> None:
-    """Make `link` a hard link of `target`, replacing a file or link that stands there."""
+    """Make `link` a hard link of `target`, replacing whatever is there."""
+    _put(os.link, target, link)
+
+
+def _put(make: Callable[[str, str], None], target: str, link: str) -> None:
+    """`make(target, link)`; what stands at `link` is replaced (a file or link atomically)."""
     try:
-        os.link(target, link)
+        make(target, link)
         return
     except FileExistsError:
         pass
+    if os.path.isdir(link) and not os.path.islink(link):
+        shutil.rmtree(link)
+        make(target, link)
+        return
     tmp = os.path.join(os.path.dirname(link), f".{os.path.basename(link)}.poorenv-tmp")
     _remove(Path(tmp))
-    os.link(target, tmp)
+    make(target, tmp)
     os.replace(tmp, link)
 
 
