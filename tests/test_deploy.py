@@ -205,3 +205,15 @@ def test_uwsgi_serves_the_env_from_the_exported_home(world_readable: Path) -> No
     assert "plugins = python3" in ini.splitlines()
     with servers.uwsgi(world_readable, ini, project / "app.wsgi") as url:
         _assert_served_from_env(servers.get_json(url), project)
+
+
+def test_unreadable_names_the_first_closed_directory(world_readable: Path) -> None:
+    closed = world_readable / "closed"
+    env = closed / "project" / ".poorenv"
+    env.mkdir(parents=True)
+    closed.chmod(0o700)
+    try:
+        assert deploy.unreadable(env) == closed
+    finally:
+        closed.chmod(0o755)
+    assert deploy.unreadable(env) is None

@@ -75,6 +75,15 @@ def test_doctor_finds_each_injected_fault_and_passes_a_healthy_env(
     ok(run(synced, "sync"))  # the planner removes the stray link
     assert doctor(synced)[0] == 0
 
+    # 1b. a link that leaves the env and the base
+    elsewhere = tmp_path / "elsewhere.py"
+    elsewhere.write_text("")
+    (stdlib / "elsewhere.py").symlink_to(elsewhere)
+    code, report = doctor(synced)
+    assert code == 1 and kinds(report) == {"link-outside"}
+    ok(run(synced, "sync"))
+    assert doctor(synced)[0] == 0
+
     # 2. a .pth in the user site: the env's own python ignores it, PYTHONHOME=ENV does not
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -240,6 +249,45 @@ def test_pylock_export_installs_with_uv_into_a_fresh_env(synced: Path, tmp_path:
     ).stdout  # fmt: skip
     theirs = dict(line.lower().split("==") for line in freeze.split())
     assert theirs == installed(synced) == {"alpha": "1.0", "beta": "1.0", "gamma": "1.0"}
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_pylock_of_the_wsgi_example_installs_from_the_index_with_uv(tmp_path: Path) -> None:
+    """Real artifact URLs from pip's report, installed by uv with pip's index out of the way."""
+    debian = Path("/usr/bin/python3.11")
+    if not debian.exists():
+        pytest.skip("needs /usr/bin/python3.11")
+    project = tmp_path / "wsgi-app"
+    shutil.copytree(
+        ROOT / "examples" / "wsgi-app", project, ignore=shutil.ignore_patterns(".poorenv")
+    )
+    ok(poorenv("sync", "--locked", cwd=project))
+    ok(poorenv("export", "--format", "pylock", "-o", "pylock.toml", cwd=project))
+    text = (project / "pylock.toml").read_text()
+    assert text.count("[[packages]]") == 7 and "url = " in text
+    uv = str(Path(sys.executable).with_name("uv"))
+    fresh = tmp_path / "fresh"
+    subprocess.run([uv, "venv", "-q", "--python", str(debian), str(fresh)], check=True)
+    result = subprocess.run(
+        [uv, "pip", "install", "--python", str(fresh / "bin" / "python"), "-r",
+         str(project / "pylock.toml")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    freeze = subprocess.run(
+        [uv, "pip", "freeze", "--python", str(fresh / "bin" / "python")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    theirs = {n.lower(): v for n, v in (line.split("==") for line in freeze.split())}
+    site = Path(probe(debian).env_paths(project / ".poorenv")["purelib"])
+    ours = {
+        d.name[: -len(".dist-info")].split("-", 1)[0].lower(): d.name[: -len(".dist-info")].split(
+            "-", 1
+        )[1]
+        for d in site.glob("*.dist-info")
+    }
+    assert theirs == ours
 
 
 # --- shells --------------------------------------------------------------------------------------
