@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from poorenv.errors import ConfigError
-from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, TOMLDecodeError, loads_toml
+from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, loads_toml
 
 __all__ = [
     "CONFIG_NAME",
     "DEFAULT_ENV_PATH",
     "Config",
     "IndexConfig",
-    "TOMLDecodeError",
     "find_config",
     "load_config",
     "loads_toml",
@@ -82,7 +81,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     try:
         data = loads_toml(text)
-    except TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     return parse_config(data, path.resolve())
 

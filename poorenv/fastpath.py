@@ -20,12 +20,20 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from poorenv.paths import (
+    CONFIG_NAME,
+    DEFAULT_ENV_PATH,
+    MARKER,
+    STATE,
+    STATE_DIR,
+    is_env,
+    loads_toml,
+)
+
 if TYPE_CHECKING:
     from pathlib import Path
 
 STAMP_FORMAT = 2
-CONFIG_NAME = "poorenv.toml"
-DEFAULT_ENV_PATH = ".poorenv"
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"})
 
 
@@ -44,15 +52,11 @@ def discovery_dirs(request: str) -> list[str]:
     root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
     dirs = [os.path.join(root, "versions")]
     for entry in os.environ.get("PATH", "").split(os.pathsep):
-        if entry and not _inside_an_env(entry):
+        # An env's own bin (on PATH once activated) is never a place to find a base.
+        if entry and not is_env(os.path.join(entry, os.pardir)):
             dirs.append(entry)
     dirs += ["/usr/local/bin", "/usr/bin", "/opt/python/bin"]
     return sorted(set(dirs))
-
-
-def _inside_an_env(directory: str) -> bool:
-    """An env's own bin (on PATH once activated) is never a place to find a base."""
-    return os.path.exists(os.path.join(directory, "..", ".poorenv", "marker.json"))
 
 
 def take(
@@ -93,8 +97,8 @@ def _env_dirs(env: Path) -> Iterable[Path]:
             yield site
             # Each distribution's metadata dir: a RECORD lost or rewritten shows here.
             yield from site.glob("*.dist-info")
-    for name in ("pyvenv.cfg", ".poorenv/marker.json"):
-        yield env / name
+    yield env / "pyvenv.cfg"
+    yield env / STATE_DIR / MARKER
 
 
 def matches(stamp: Mapping[str, Any] | None, request: str, config_text: str) -> bool:
@@ -133,7 +137,7 @@ def quick_check(start: str) -> str | None:
             env = os.path.realpath(os.path.join(directory, os.path.expanduser(where)))
         else:
             env = os.path.realpath(os.path.join(directory, DEFAULT_ENV_PATH))
-        with open(os.path.join(env, ".poorenv", "state.json"), encoding="utf-8") as handle:
+        with open(os.path.join(env, STATE_DIR, STATE), encoding="utf-8") as handle:
             state = json.load(handle)
     except (OSError, ValueError, AttributeError):
         return None
@@ -148,8 +152,6 @@ def quick_check(start: str) -> str | None:
 
 
 def _env_table(text: str) -> dict[str, Any]:
-    from poorenv.paths import loads_toml
-
     table = loads_toml(text).get("env", {})
     if not isinstance(table, dict):
         raise ValueError("[env]")

@@ -247,7 +247,7 @@ def find_interpreter(request: str, base_dir: Path) -> Interpreter:
             continue
         if facts.executable in seen or not matches(facts.version, partial=False):
             continue
-        if Path(facts.base_prefix, ".poorenv", "marker.json").exists():
+        if paths.is_env(facts.base_prefix):
             continue  # a poorenv env's own interpreter (its bin is on PATH once activated)
         seen.add(facts.executable)
         found.append(facts)

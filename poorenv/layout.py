@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poorenv.interpreter import Interpreter
+from poorenv.paths import MARKER, STATE, STATE_DIR
 
-STATE_DIR = ".poorenv"
-MARKER = "marker.json"
-STATE = "state.json"
+__all__ = ["MARKER", "STATE", "STATE_DIR", "Layout", "Mirror", "build_layout", "state_dir"]
 PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
 
 # Left out of the stdlib mirror (top level only): packages of the base, the base's

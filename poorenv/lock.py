@@ -146,7 +146,7 @@ def lock_path(config: Config) -> Path:
 
 def read_lock(path: Path) -> Lock | None:
     """The lock at `path`, None if there is none; LockError if it cannot be trusted."""
-    from poorenv.config import TOMLDecodeError, loads_toml
+    from poorenv.paths import loads_toml
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -156,7 +156,7 @@ def read_lock(path: Path) -> Lock | None:
         raise LockError(f"{path}: cannot read: {exc}") from None
     try:
         data = loads_toml(text)
-    except TOMLDecodeError as exc:
+    except ValueError as exc:  # tomllib.TOMLDecodeError
         raise LockError(
             f"{path}: invalid TOML: {exc}",
             hint="the lock is damaged; run `poorenv lock` to make it again",

@@ -1,26 +1,36 @@
 """File names, where poorenv keeps its caches, and the environment its subprocesses run with.
 
-Imported on the no-op fast path: keep it free of heavy imports.
+Imported on the no-op fast path: it imports os and sys only (pathlib and the TOML parser when
+a function needs them).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.9/3.10 only
-    import tomli as tomllib
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CONFIG_NAME = "poorenv.toml"
 DEFAULT_ENV_PATH = ".poorenv"
-TOMLDecodeError = tomllib.TOMLDecodeError
+STATE_DIR = ".poorenv"  # inside an env: poorenv's own files
+MARKER = "marker.json"  # in STATE_DIR: this directory is an env poorenv made
+STATE = "state.json"  # in STATE_DIR: what the last complete sync left, and its stamp
+
+
+def is_env(directory: str | os.PathLike[str]) -> bool:
+    """Whether `directory` is an env poorenv made (it carries the marker)."""
+    return os.path.exists(os.path.join(directory, STATE_DIR, MARKER))
 
 
 def loads_toml(text: str) -> dict[str, Any]:
+    """Parse TOML; a syntax error is a ValueError (tomllib.TOMLDecodeError)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.9/3.10 only
+        import tomli as tomllib
     return tomllib.loads(text)
 
 
@@ -36,6 +46,8 @@ _PYTHON_VARIABLES = (
 
 def cache_dir() -> Path:
     """poorenv's own cache (probe answers, seed wheels); like pip's cache, never inside an env."""
+    from pathlib import Path
+
     explicit = os.environ.get("POORENV_CACHE_DIR")
     if explicit:
         return Path(explicit)

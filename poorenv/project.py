@@ -16,7 +16,7 @@ from poorenv import plan as planner
 from poorenv.config import Config
 from poorenv.errors import EnvError, LockError
 from poorenv.interpreter import Interpreter, find_interpreter, is_path_request
-from poorenv.layout import STATE_DIR, Layout, build_layout, state_dir
+from poorenv.layout import STATE, STATE_DIR, Layout, build_layout, state_dir
 from poorenv.lock import Lock, index_arguments, lock_path, read_lock, stale_reason, write_lock
 from poorenv.paths import cache_dir, lock_timeout
 from poorenv.plan import Action, Plan
@@ -133,7 +133,7 @@ class Project:
             )
             done = applier.apply(current, progress, step)
             if current.is_empty():
-                state = read_json(state_dir(self.env) / "state.json") or {}
+                state = read_json(state_dir(self.env) / STATE) or {}
                 stamp = state.get("stamp")
                 if not fastpath.matches(stamp, self.config.python, self._config_text()):
                     applier.refresh_stamp({k: v for k, v in state.items() if k != "stamp"})
