@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
+from poorenv.entry import ANSWERS
 from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, EnvError, LockError, PoorenvError
 
 if TYPE_CHECKING:
@@ -21,9 +22,11 @@ if TYPE_CHECKING:
     from poorenv.project import Project
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, stamp_checked: bool = False) -> int:
+    """Run poorenv. `stamp_checked`: the caller (entry.main) found the no-op stamp stale."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.stamp_checked = stamp_checked
     if args.command not in ("sync", "check"):  # those set it up after their fast path
         _setup_logging(args)
     try:
@@ -220,14 +223,14 @@ def _progress(args: argparse.Namespace) -> Any:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from poorenv.config import CONFIG_NAME, parse_config, render_config
+    from poorenv.config import CONFIG_NAME, loads_toml, parse_config, render_config
 
     directory = Path.cwd()
     target = directory / CONFIG_NAME
     if target.exists():
         raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first")
     text = render_config(args.python, tuple(args.requirements))
-    parse_config(_toml_loads(text), target)  # the same checks as on every later load
+    parse_config(loads_toml(text), target)  # the same checks as on every later load
     try:
         with open(target, "x", encoding="utf-8") as handle:
             handle.write(text)
@@ -235,12 +238,6 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first") from None
     _say(args, f"wrote {target}")
     return EXIT_OK
-
-
-def _toml_loads(text: str) -> dict[str, Any]:
-    from poorenv.config import loads_toml
-
-    return loads_toml(text)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -290,8 +287,8 @@ def _lock_change_list(old: Lock | None, new: Lock) -> list[dict[str, str | None]
     ]
 
 
-def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
-    """Answer `message` when the stat-based stamp proves nothing changed since the last sync.
+def _fast_no_op(args: argparse.Namespace, allowed: bool) -> bool:
+    """Answer when the stat-based stamp proves nothing changed since the last sync.
 
     Sets up logging for the full path otherwise: the fast path must not pay for it.
     """
@@ -299,7 +296,7 @@ def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
     from poorenv.paths import lock_timeout
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
-    env = quick_check(os.getcwd()) if allowed else None
+    env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
     if env is None:
         _setup_logging(args)
         return False
@@ -311,13 +308,13 @@ def _fast_no_op(args: argparse.Namespace, allowed: bool, message: str) -> bool:
             payload.update(lock_problem=None, reasons=[], actions=[])
         _print_json(args.command, payload)
     else:
-        _say(args, f"{env}: {message}")
+        _say(args, f"{env}: {ANSWERS[args.command]}")
     return True
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
     plain = not (args.dry_run or args.upgrade or args.upgrade_package)
-    if _fast_no_op(args, plain, "in sync, nothing to do"):
+    if _fast_no_op(args, plain):
         return EXIT_OK
     project = _project(args)
     _say(args, f"base: {project.base.describe()}")
@@ -363,7 +360,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
             },
         )
     elif result.plan.is_empty():
-        _say(args, f"{project.env}: in sync, nothing to do")
+        _say(args, f"{project.env}: {ANSWERS['sync']}")
     else:
         _say(args, f"{project.env}: synced ({len(result.done)} action(s))")
     return EXIT_OK
@@ -371,24 +368,24 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     if args.format in ("mod_wsgi", "uwsgi"):
-        return _export_server(args)
-    from poorenv.config import find_config, load_config
-    from poorenv.lock import lock_path, read_lock
+        text = _server_config(args)
+    elif args.format == "pylock":
+        text = _pylock(args)
+    else:
+        from poorenv.config import find_config, load_config
+        from poorenv.lock import lock_path, require_lock
 
-    config = load_config(find_config(Path.cwd()))
-    lock = read_lock(lock_path(config))
-    if lock is None:
-        raise LockError(f"{lock_path(config)}: missing", hint="run `poorenv lock` first")
-    text = _pylock(args, lock) if args.format == "pylock" else lock.to_requirements()
+        text = require_lock(lock_path(load_config(find_config(Path.cwd())))).to_requirements()
     _write_output(args, text)
     return EXIT_OK
 
 
-def _pylock(args: argparse.Namespace, lock: Lock) -> str:
+def _pylock(args: argparse.Namespace) -> str:
     from poorenv import pylock
-    from poorenv.lock import index_arguments, stale_reason
+    from poorenv.lock import index_arguments, require_lock, stale_reason
 
     project = _project(args)
+    lock = require_lock(project.lock_path)
     problem = stale_reason(lock, project.config, project.base)
     if problem:
         raise LockError(problem, hint="run `poorenv lock` first")
@@ -411,18 +408,17 @@ def _write_output(args: argparse.Namespace, text: str) -> None:
     _say(args, f"wrote {args.output}")
 
 
-def _export_server(args: argparse.Namespace) -> int:
+def _server_config(args: argparse.Namespace) -> str:
     from poorenv import deploy
 
     project = _project(args)
+    find = deploy.find_mod_wsgi if args.format == "mod_wsgi" else deploy.find_uwsgi_plugin
+    server = deploy.inspect(find(args.module))
+    deploy.check(server, project.base)
     if args.format == "mod_wsgi":
-        server = deploy.inspect(deploy.find_mod_wsgi(args.module))
-        deploy.check(server, project.base)
         group = args.process_group or deploy.process_group_name(project.config.project_dir)
         text = deploy.mod_wsgi_config(project.env, project.base, server, group)
     else:
-        server = deploy.inspect(deploy.find_uwsgi_plugin(args.module))
-        deploy.check(server, project.base)
         text = deploy.uwsgi_config(project.env, project.base, server)
     if not project.env.is_dir():
         print(f"warning: {project.env} does not exist yet; run `poorenv sync`", file=sys.stderr)
@@ -434,19 +430,18 @@ def _export_server(args: argparse.Namespace) -> int:
                 " user (Apache's www-data) cannot load the env",
                 file=sys.stderr,
             )
-    _write_output(args, text)
-    return EXIT_OK
+    return text
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    if _fast_no_op(args, True, "in sync"):
+    if _fast_no_op(args, True):
         return EXIT_OK
     plan = _project(args).plan()
     if args.json:
         reasons = [] if plan.in_sync else plan.reasons
         _print_json("check", {**plan.to_json(), "fast_path": False, "reasons": reasons})
     elif plan.in_sync:
-        _say(args, f"{plan.env}: in sync")
+        _say(args, f"{plan.env}: {ANSWERS['check']}")
     else:
         print(f"{plan.env}: not in sync", file=sys.stderr)
         for reason in plan.reasons:
@@ -540,12 +535,10 @@ def _cache_key(project: Project, lock: Lock) -> str:
 
 
 def cmd_cache_key(args: argparse.Namespace) -> int:
-    from poorenv.lock import read_lock
+    from poorenv.lock import require_lock
 
     project = _project(args)
-    lock = read_lock(project.lock_path)
-    if lock is None:
-        raise LockError(f"{project.lock_path}: missing", hint="run `poorenv lock` and commit it")
+    lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
     print(_cache_key(project, lock))
     return EXIT_OK
 

@@ -8,23 +8,25 @@ from __future__ import annotations
 import os
 import sys
 
-_ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}
+ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}  # what a no-op prints
 _QUIET = ("-q", "--quiet")
 
 
 def main() -> int:
     argv = sys.argv[1:]
     words = [a for a in argv if a not in _QUIET]
-    simple = len(words) == 1 and words[0] in _ANSWERS and len(argv) - len(words) <= 1
+    simple = len(words) == 1 and words[0] in ANSWERS and len(argv) - len(words) <= 1
     # POORENV_LOCK_TIMEOUT is validated by the full command line, even when in sync.
+    stamp_checked = False
     if simple and "POORENV_LOCK_TIMEOUT" not in os.environ:
         from poorenv.fastpath import quick_check
 
         env = quick_check(os.getcwd())
         if env is not None:
             if len(words) == len(argv):
-                print(f"{env}: {_ANSWERS[words[0]]}")
+                print(f"{env}: {ANSWERS[words[0]]}")
             return 0
+        stamp_checked = True  # not in sync: the full command line need not look again
     from poorenv.cli import main as full
 
-    return full(argv)
+    return full(argv, stamp_checked=stamp_checked)

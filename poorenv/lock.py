@@ -144,6 +144,14 @@ def lock_path(config: Config) -> Path:
     return config.project_dir / LOCK_NAME
 
 
+def require_lock(path: Path, hint: str = "run `poorenv lock` first") -> Lock:
+    """The lock at `path`; LockError if there is none (or it cannot be trusted)."""
+    lock = read_lock(path)
+    if lock is None:
+        raise LockError(f"{path}: missing", hint=hint)
+    return lock
+
+
 def read_lock(path: Path) -> Lock | None:
     """The lock at `path`, None if there is none; LockError if it cannot be trusted."""
     from poorenv.paths import loads_toml

@@ -17,7 +17,15 @@ from poorenv.config import Config
 from poorenv.errors import EnvError, LockError
 from poorenv.interpreter import Interpreter, find_interpreter, is_path_request
 from poorenv.layout import STATE, STATE_DIR, Layout, build_layout, state_dir
-from poorenv.lock import Lock, index_arguments, lock_path, read_lock, stale_reason, write_lock
+from poorenv.lock import (
+    Lock,
+    index_arguments,
+    lock_path,
+    read_lock,
+    require_lock,
+    stale_reason,
+    write_lock,
+)
 from poorenv.paths import cache_dir, lock_timeout
 from poorenv.plan import Action, Plan
 from poorenv.state import library_files, read_env, read_json, read_marker
@@ -104,13 +112,11 @@ class Project:
         installer = installer or self.config.installer
         get_installer(installer, self.layout.exe, self.base)  # a missing uv fails before anything
         with env_lock(self.env, waiting):
-            lock = read_lock(self.lock_path)
+            lock = require_lock(self.lock_path) if mode == "frozen" else read_lock(self.lock_path)
             problem = stale_reason(lock, self.config, self.base)
             old: Lock | None = lock
             if mode == "frozen":
-                if lock is None:
-                    raise LockError(f"{self.lock_path}: missing", hint="run `poorenv lock` first")
-                mismatch = lock.interpreter.mismatch(self.base)
+                mismatch = lock.interpreter.mismatch(self.base) if lock else None
                 if mismatch:
                     raise LockError(f"{self.lock_path}: {mismatch}", hint="run `poorenv lock`")
             elif problem or upgrade or upgrade_packages:
