@@ -4,7 +4,8 @@ A sync that completes records a stamp in the env's state.json: the stat (mtime, 
 inode) of every input (poorenv.toml, poorenv.lock, requirements and constraints files, the base
 executable), of the directories interpreter discovery looks in, and of the env's own
 directories and files. ctime cannot be set back by hand, so a stamp that still matches proves
-that nothing the planner reads has changed. Then `sync` and `check` answer without importing
+that nothing the planner reads has changed (for hard-linked files, whose ctime other envs bump,
+mtime, size and inode do). Then `sync` and `check` answer without importing
 pip, pip-tools or packaging and without starting any interpreter. Any doubt (a missing or
 different stamp, an unreadable file) falls back to the full planner.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat as statmod
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -38,11 +40,15 @@ _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"}
 
 
 def stat_of(path: str) -> list[int] | None:
+    """mtime, ctime, size, inode. The ctime of a file with several hard links is left out:
+    every env built on a base links its executable, which bumps the ctime of the base's
+    and of every other env's copy (the same inode) without changing a byte."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return [st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino]
+    shared = st.st_nlink > 1 and not statmod.S_ISDIR(st.st_mode)
+    return [st.st_mtime_ns, 0 if shared else st.st_ctime_ns, st.st_size, st.st_ino]
 
 
 def discovery_dirs(request: str) -> list[str]:

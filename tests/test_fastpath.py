@@ -150,3 +150,12 @@ def test_a_new_interpreter_in_discovery_dirs_falls_back(synced: Path, tmp_path: 
     out = subprocess.run([sys.executable, "-c", code], cwd=synced, env=env, capture_output=True,
                          text=True, check=True).stdout.strip()  # fmt: skip
     assert out == "None"
+
+
+def test_another_env_on_the_same_base_keeps_the_no_op_fast(synced: Path, tmp_path: Path) -> None:
+    """Building an env hard-links the base executable, which bumps its ctime (and that of every
+    env's copy of it); that must not send other projects' no-ops down the slow path."""
+    other = offline_project(tmp_path / "other", seed="[]")
+    ok(run(other, "sync"))
+    assert imported_by(synced, "sync") == []
+    assert "argparse" not in modules_of(synced, "sync")
