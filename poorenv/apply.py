@@ -15,7 +15,7 @@ from typing import Any
 from poorenv.errors import ApplyError, EnvError
 from poorenv.installers import get_installer
 from poorenv.interpreter import Interpreter
-from poorenv.layout import MARKER, STATE, state_dir
+from poorenv.layout import MARKER, STATE, STATE_DIR, state_dir
 from poorenv.lock import redact
 from poorenv.plan import (
     Action,
@@ -106,9 +106,7 @@ class Applier:
         """Leave no half-built env behind: the directory as it was (absent, or empty)."""
         try:
             if existed:
-                for item in os.scandir(self.env):
-                    if item.name != state_dir(self.env).name:
-                        _remove(Path(item.path))
+                _empty(self.env)
                 _remove(state_dir(self.env))
             else:
                 remove_env(self.env)
@@ -140,21 +138,13 @@ class Applier:
         keep = state_dir(self.env)
         # The marker is rewritten before anything is removed: an interrupted clear is redone.
         self._write_json(keep / STATE, {})
-        for item in os.scandir(self.env):
-            if item.path != str(keep):
-                _remove(Path(item.path))
+        _empty(self.env)
         self._write_json(keep / MARKER, action.marker)
 
     def _install_interpreter(self, action: InstallInterpreter) -> None:
         dest = self._inside(action.dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.poorenv-tmp")
-        _remove(tmp)
-        try:
-            os.link(action.source, tmp)
-        except OSError:
-            shutil.copy2(action.source, tmp)
-        os.replace(tmp, dest)
+        _put(_link_or_copy, str(action.source), str(dest))
 
     def _mirror(self, action: MirrorTree) -> None:
         dest = self._inside(action.dest)
@@ -210,13 +200,15 @@ class Applier:
             for path in self._install_targets() - before:
                 _remove(path)
             raise _installer_failure("installing packages", result.stderr)
-        if self.installer.name == "pip":  # uv, like `uv pip sync`, leaves bytecode to Python
+        if self.installer.leaves_bytecode_to_poorenv:
             from poorenv.bytecode import compile_distributions
 
             paths = self.base.env_paths(self.env)
             sites = [Path(paths["purelib"]), Path(paths["platlib"])]
             names = [change.name for change in action.changes]
-            compile_distributions(self.installer.python, sites, names, self.base.cache_tag)
+            python, tag = self.installer.python, self.base.cache_tag
+            for record, text in compile_distributions(python, sites, names, tag).items():
+                _atomic_write(self._inside(record), text)
 
     def _remove_broken(self, action: RemoveBroken) -> None:
         self._owned()
@@ -270,10 +262,15 @@ def remove_env(env: Path) -> None:
     marker = state_dir(env) / MARKER
     if env.is_symlink() or not marker.is_file():
         raise EnvError(f"refusing to remove {env}: it carries no poorenv marker")
-    for item in os.scandir(env):
-        if item.name != state_dir(env).name:
-            _remove(Path(item.path))
+    _empty(env)
     _remove(env)
+
+
+def _empty(env: Path) -> None:
+    """Remove everything in `env` but poorenv's own directory (the marker goes last)."""
+    for item in os.scandir(env):
+        if item.name != STATE_DIR:
+            _remove(Path(item.path))
 
 
 def _make_dir(path: Path) -> None:
@@ -291,6 +288,16 @@ def _symlink(target: str, link: Path) -> None:
 def _hard_link(target: str, link: str) -> None:
     """Make `link` a hard link of `target`, replacing whatever is there."""
     _put(os.link, target, link)
+
+
+def _link_or_copy(source: str, dest: str) -> None:
+    """A hard link, or a copy where the filesystems differ (or links are refused)."""
+    try:
+        os.link(source, dest)
+    except FileExistsError:
+        raise
+    except OSError:
+        shutil.copy2(source, dest)
 
 
 def _put(make: Callable[[str, str], None], target: str, link: str) -> None:

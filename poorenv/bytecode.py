@@ -3,7 +3,8 @@
 pip compiles one file after another while it installs. poorenv installs with `--no-compile`
 and then compiles the new distributions' modules with compileall in the env's own
 interpreter, one process per core. The `.pyc` files are added to each distribution's RECORD
-(without hash, as pip records them), so that uninstalling removes them too.
+(without hash, as pip records them), so that uninstalling removes them too. The caller (the
+applier, the only writer) writes the new RECORD files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import io
 import logging
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from poorenv import paths
@@ -41,62 +42,65 @@ sys.exit(0 if ok else 1)
 
 def compile_distributions(
     python: Path, site_dirs: Iterable[Path], names: Iterable[str], cache_tag: str
-) -> None:
-    """Compile the modules of the distributions `names` and add their bytecode to RECORD."""
-    wanted = {normalize(n) for n in names}
-    records: list[tuple[Path, Path]] = []  # (site dir, RECORD)
-    for site in dict.fromkeys(site_dirs):
-        try:
-            entries = os.listdir(site)
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.endswith(".dist-info") and normalize(entry.split("-", 1)[0]) in wanted:
-                record = site / entry / "RECORD"
-                if record.is_file():
-                    records.append((site, record))
-    sources: dict[Path, list[tuple[Path, str]]] = {}  # RECORD -> [(source, its pyc row path)]
-    for site, record in records:
-        for row in _rows(record):
-            if not row or not row[0].endswith(".py"):
-                continue
-            source = Path(os.path.normpath(site / row[0]))
-            pyc = source.parent / "__pycache__" / f"{source.stem}.{cache_tag}.pyc"
-            rel = os.path.relpath(pyc, site)
-            sources.setdefault(record, []).append((source, rel))
-    if not sources:
-        return
-    listing = "\n".join(str(s) for pairs in sources.values() for s, _ in pairs) + "\n"
+) -> dict[Path, str]:
+    """Compile the modules of the distributions `names`; returns the RECORD files to rewrite
+    (path -> new text, with the bytecode listed). The caller writes them."""
+    found = list(_records(site_dirs, {normalize(n) for n in names}))
+    modules = [
+        _pyc_of(site, row[0], cache_tag)
+        for site, _, rows in found
+        for row in rows
+        if row and row[0].endswith(".py")
+    ]
+    if not modules:
+        return {}
+    listing = "".join(f"{source}\n" for source, _ in modules)
     result = subprocess.run(
         [str(python), "-c", _COMPILE],
         input=listing, capture_output=True, text=True, check=False, env=paths.clean_environ(),
     )  # fmt: skip
     if result.returncode != 0:  # a module that does not compile: pip shrugs too
         log.debug("compileall said:\n%s", result.stdout + result.stderr)
-    for site, record in records:
-        _add_rows(site, record, sources.get(record, []))
+    updates: dict[Path, str] = {}
+    for site, record, rows in found:
+        listed = {row[0] for row in rows if row}
+        added = []
+        for row in rows:
+            if row and row[0].endswith(".py"):
+                _, pyc = _pyc_of(site, row[0], cache_tag)
+                if pyc not in listed and (site / pyc).is_file():
+                    added.append([pyc, "", ""])  # as pip records bytecode: no hash
+                    listed.add(pyc)
+        if added:
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerows(rows + added)
+            updates[record] = out.getvalue()
+    return updates
 
 
-def _rows(record: Path) -> list[list[str]]:
-    with record.open(encoding="utf-8", newline="") as handle:
-        return list(csv.reader(handle))
-
-
-def _add_rows(site: Path, record: Path, pairs: list[tuple[Path, str]]) -> None:
-    rows = _rows(record)
-    listed = {row[0] for row in rows if row}
-    added = False
-    for _, rel in pairs:
-        pyc = site / rel
-        if rel in listed or not pyc.is_file():
+def _records(
+    site_dirs: Iterable[Path], wanted: set[str]
+) -> Iterator[tuple[Path, Path, list[list[str]]]]:
+    """(site dir, RECORD, its rows) of each wanted distribution."""
+    for site in dict.fromkeys(site_dirs):
+        try:
+            entries = os.listdir(site)
+        except OSError:
             continue
-        rows.append([rel, "", ""])  # as pip records bytecode: it is rewritten whenever stale
-        listed.add(rel)
-        added = True
-    if not added:
-        return
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(rows)
-    tmp = record.with_name(".RECORD.poorenv-tmp")
-    tmp.write_text(out.getvalue(), encoding="utf-8")
-    os.replace(tmp, record)
+        for entry in entries:
+            record = site / entry / "RECORD"
+            if (
+                entry.endswith(".dist-info")
+                and normalize(entry.split("-", 1)[0]) in wanted
+                and record.is_file()
+            ):
+                with record.open(encoding="utf-8", newline="") as handle:
+                    yield site, record, list(csv.reader(handle))
+
+
+def _pyc_of(site: Path, module: str, cache_tag: str) -> tuple[str, str]:
+    """A RECORD path of a module -> (its absolute path, its bytecode's RECORD path)."""
+    source = os.path.normpath(site / module)
+    directory, name = os.path.split(source)
+    pyc = os.path.join(directory, "__pycache__", f"{name[:-3]}.{cache_tag}.pyc")
+    return source, os.path.relpath(pyc, site)

@@ -30,6 +30,12 @@ class Installer:
     base: Interpreter
     uv: str | None = None  # the uv binary, for name == "uv"
 
+    @property
+    def leaves_bytecode_to_poorenv(self) -> bool:
+        """pip runs with --no-compile and poorenv compiles on every core afterwards; uv, like
+        `uv pip sync`, leaves bytecode to Python."""
+        return self.uv is None
+
     def install(
         self, requirements: Path, reinstall: bool, index_args: tuple[str, ...]
     ) -> subprocess.CompletedProcess[str]:
