@@ -495,7 +495,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         },
         "installer": config.installer,
         "cache_dir": str(cache_dir()),
-        "cache_key": _cache_key(project, lock) if lock else None,
+        "cache_key": project.cache_key(lock) if lock else None,
     }
     if args.json:
         _print_json("info", info)
@@ -514,32 +514,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cache_key(project: Project, lock: Lock) -> str:
-    """A key for CI caches of the env: the lock, the base, the platform, poorenv's version."""
-    import hashlib
-    import json
-
-    base = project.base
-    identity = {
-        "lock": lock.content_hash,
-        "base": {k: v for k, v in base.fingerprint.items() if k != "mtime_ns"},
-        "abi": base.abi,
-        "platform": base.platform,
-        "poorenv": __version__,
-        "env": str(project.env.relative_to(project.config.project_dir))
-        if project.env.is_relative_to(project.config.project_dir)
-        else str(project.env),
-    }
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-    return f"poorenv-{__version__}-{base.platform}-{base.implementation}{base.xy}-{digest[:32]}"
-
-
 def cmd_cache_key(args: argparse.Namespace) -> int:
     from poorenv.lock import require_lock
 
     project = _project(args)
     lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
-    print(_cache_key(project, lock))
+    print(project.cache_key(lock))
     return EXIT_OK
 
 

@@ -159,24 +159,12 @@ def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
             continue
         if facts["prefix"] != env:
             yield Problem("sys-path", f"{how}: sys.prefix is {facts['prefix']}, not the env", SYNC)
-        added = _pth_entries(facts["path"], env)
-        pythonpath = [p for p in facts["pythonpath"].split(os.pathsep) if p]
+        added = _pth_entries(facts["path"])
         for entry in facts["path"]:
             if not entry or entry == env or entry.startswith(env + os.sep) or entry in seen:
                 continue
             seen.add(entry)
-            if entry in pythonpath or os.path.abspath(entry) in pythonpath:
-                why, fix = "from PYTHONPATH", "unset PYTHONPATH where the env is used"
-            elif entry == facts["user_site"]:
-                why = "the user site"
-                fix = "set PYTHONNOUSERSITE=1 where PYTHONHOME is used, or empty that directory"
-            elif entry in added:
-                why = f"added by {added[entry]}"
-                fix = f"delete {added[entry]}"
-            elif "site-packages" in entry or "dist-packages" in entry:
-                why, fix = "another installation's packages", SYNC
-            else:
-                why, fix = "outside the env", SYNC
+            why, fix = _why_on_path(entry, facts, added)
             yield Problem("sys-path", f"{how}: {entry} is on sys.path ({why})", fix, entry)
         if facts["user_site_enabled"] and facts["user_site"] in facts["path"]:
             for pth in _pth_files(facts["user_site"]):
@@ -186,6 +174,22 @@ def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
                     f"delete {pth}, or set PYTHONNOUSERSITE=1 where PYTHONHOME is used",
                     pth,
                 )
+
+
+def _why_on_path(entry: str, facts: dict[str, Any], added: dict[str, str]) -> tuple[str, str]:
+    """Where a sys.path entry from outside the env comes from, and how to get rid of it."""
+    pythonpath = [p for p in facts["pythonpath"].split(os.pathsep) if p]
+    if entry in pythonpath or os.path.abspath(entry) in pythonpath:
+        return "from PYTHONPATH", "unset PYTHONPATH where the env is used"
+    if entry == facts["user_site"]:
+        return "the user site", (
+            "set PYTHONNOUSERSITE=1 where PYTHONHOME is used, or empty that directory"
+        )
+    if entry in added:
+        return f"added by {added[entry]}", f"delete {added[entry]}"
+    if "site-packages" in entry or "dist-packages" in entry:
+        return "another installation's packages", SYNC
+    return "outside the env", SYNC
 
 
 def _probe_path(argv: list[str], environ: dict[str, str]) -> dict[str, Any] | None:
@@ -209,7 +213,7 @@ def _pth_files(directory: str) -> list[str]:
         return []
 
 
-def _pth_entries(path: list[str], env: str) -> dict[str, str]:
+def _pth_entries(path: list[str]) -> dict[str, str]:
     """sys.path entries that a .pth file in a directory on sys.path adds -> that .pth file."""
     added: dict[str, str] = {}
     for directory in path:

@@ -145,6 +145,30 @@ class Project:
                     applier.refresh_stamp({k: v for k, v in state.items() if k != "stamp"})
         return SyncResult(current, done, old, lock)
 
+    def cache_key(self, lock: Lock) -> str:
+        """A key for CI caches of the env: the lock, the base, the platform, poorenv's version.
+
+        The base's mtime is left out, so that identical installs on CI machines agree.
+        """
+        import hashlib
+        import json
+
+        from poorenv import __version__
+
+        base, project_dir = self.base, self.config.project_dir
+        identity = {
+            "lock": lock.content_hash,
+            "base": {k: v for k, v in base.fingerprint.items() if k != "mtime_ns"},
+            "abi": base.abi,
+            "platform": base.platform,
+            "poorenv": __version__,
+            "env": str(self.env.relative_to(project_dir))
+            if self.env.is_relative_to(project_dir)
+            else str(self.env),
+        }
+        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        return f"poorenv-{__version__}-{base.platform}-{base.implementation}{base.xy}-{digest[:32]}"
+
     def _config_text(self) -> str:
         return self.config.file.read_bytes().decode("utf-8")
 
