@@ -24,7 +24,7 @@ from typing import Any
 from poorenv.interpreter import Interpreter
 from poorenv.layout import Layout
 from poorenv.lock import Lock
-from poorenv.state import normalize, read_distributions, read_marker
+from poorenv.state import read_distributions, read_marker
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
@@ -269,20 +269,25 @@ def _check_record(site: Path, dist: str, record: Path) -> Iterator[Problem]:
 
 
 def _distributions(layout: Layout, lock: Lock | None) -> Iterator[Problem]:
+    """What the planner would install or remove, as problems (one comparison, the planner's)."""
+    from poorenv.plan import InstallPackages, RemovePackages, package_actions
+
     installed, broken = read_distributions(layout.site_dirs)
     for path in broken:
         yield Problem("broken-install", f"{path}: an interrupted install", SYNC, str(path))
     if lock is None:
         yield Problem("no-lock", "no poorenv.lock to compare the distributions with", SYNC)
         return
-    locked = {normalize(p.name): p.version for p in lock.packages}
-    for name, version in sorted(installed.items()):
-        if name not in locked:
-            yield Problem("extra-distribution", f"{name} {version} is not in the lock", SYNC)
-        elif locked[name] != version:
-            yield Problem(
-                "version", f"{name} {version} is installed, the lock says {locked[name]}", SYNC
-            )
-    for name, version in sorted(locked.items()):
-        if name not in installed:
-            yield Problem("missing-distribution", f"{name} {version} is not installed", SYNC)
+    for action in package_actions(lock, installed, {}):
+        if isinstance(action, RemovePackages):
+            for name in action.names:
+                message = f"{name} {installed[name]} is not in the lock"
+                yield Problem("extra-distribution", message, SYNC)
+        elif isinstance(action, InstallPackages):
+            for change in action.changes:
+                if change.old is None:
+                    message = f"{change.name} {change.new} is not installed"
+                    yield Problem("missing-distribution", message, SYNC)
+                else:
+                    message = f"{change.name} {change.old} is installed, the lock says {change.new}"
+                    yield Problem("version", message, SYNC)

@@ -313,7 +313,9 @@ def plan(
         if env.broken and not fresh:
             reason = "left by an install or uninstall that was interrupted"
             actions.append(RemoveBroken(reason, env.broken))
-        actions += _packages(lock, installed, recorded if isinstance(recorded, Mapping) else {})
+        actions += package_actions(
+            lock, installed, recorded if isinstance(recorded, Mapping) else {}
+        )
 
     wanted = desired_state(base, layout, lock)
     if lock is None and env.state:
@@ -325,9 +327,11 @@ def plan(
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
 
 
-def _packages(
+def package_actions(
     lock: Lock, installed: Mapping[str, str], recorded: Mapping[str, Any]
 ) -> list[Action]:
+    """Install what `installed` lacks or has in another version (or, per `recorded`, with
+    other hashes); remove what the lock does not name."""
     from packaging.version import InvalidVersion, Version
 
     def same(a: str, b: str) -> bool:
