@@ -55,11 +55,10 @@ def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter
     """The pylock.toml text (pure)."""
     import tomli_w
 
-    machine = base.platform.split("-", 1)[-1] if "-" in base.platform else base.platform
-    system = base.platform.split("-", 1)[0]
+    system, _, machine = base.platform.partition("-")
     environment = (
         f"implementation_name == '{base.implementation}' and python_version == '{base.xy}'"
-        f" and sys_platform == '{system}' and platform_machine == '{machine}'"
+        f" and sys_platform == '{system}' and platform_machine == '{machine or system}'"
     )
     packages = []
     for package in lock.packages:
@@ -69,24 +68,8 @@ def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter
         entry: dict[str, Any] = {"name": package.name, "version": package.version}
         if package.markers:
             entry["marker"] = package.markers
-        info = item["download_info"]
-        url = _strip_credentials(info["url"])
-        hashes = dict(info.get("archive_info", {}).get("hashes") or {})
-        if not hashes and "hash" in info.get("archive_info", {}):
-            algorithm, _, value = info["archive_info"]["hash"].partition("=")
-            hashes = {algorithm: value}
-        if not hashes and url.startswith("file:"):
-            hashes = {"sha256": _sha256(Path(unquote(urlsplit(url).path)))}
-        if not hashes:
-            raise LockError(f"no hash known for the file of {package.name}: {redact(url)}")
-        filename = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-        artifact: dict[str, Any] = {"name": filename}
-        if url.startswith("file:"):
-            artifact["path"] = unquote(urlsplit(url).path)
-        else:
-            artifact["url"] = url
-        artifact["hashes"] = hashes
-        if filename.endswith(".whl"):
+        artifact = _artifact(package.name, item["download_info"])
+        if artifact["name"].endswith(".whl"):
             entry["wheels"] = [artifact]
         else:
             entry["sdist"] = artifact
@@ -103,6 +86,26 @@ def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter
         f" for {base.implementation} {base.xy} ({base.platform}).\n"
     )
     return header + tomli_w.dumps(data, multiline_strings=False)
+
+
+def _artifact(name: str, info: Mapping[str, Any]) -> dict[str, Any]:
+    """A PEP 751 wheel or sdist entry from pip's `download_info` of the file it picked."""
+    url = _strip_credentials(info["url"])
+    where = unquote(urlsplit(url).path)
+    archive = info.get("archive_info", {})
+    hashes = dict(archive.get("hashes") or {})
+    if not hashes and "hash" in archive:
+        algorithm, _, value = archive["hash"].partition("=")
+        hashes = {algorithm: value}
+    local = url.startswith("file:")
+    if not hashes and local:
+        hashes = {"sha256": _sha256(Path(where))}
+    if not hashes:
+        raise LockError(f"no hash known for the file of {name}: {redact(url)}")
+    artifact: dict[str, Any] = {"name": where.rsplit("/", 1)[-1]}
+    artifact["path" if local else "url"] = where if local else url
+    artifact["hashes"] = hashes
+    return artifact
 
 
 def _sha256(path: Path) -> str:
