@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from poorenv.interpreter import Interpreter
-from poorenv.layout import Layout
-from poorenv.lock import Lock
-from poorenv.state import read_distributions, read_marker
+from poorenv.discover.interpreter import Interpreter
+from poorenv.lock.lockfile import Lock
+from poorenv.plan.layout import Layout
+from poorenv.state.env import read_distributions, read_marker
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
@@ -270,7 +270,8 @@ def _check_record(site: Path, dist: str, record: Path) -> Iterator[Problem]:
 
 def _distributions(layout: Layout, lock: Lock | None) -> Iterator[Problem]:
     """What the planner would install or remove, as problems (one comparison, the planner's)."""
-    from poorenv.plan import InstallPackages, RemovePackages, package_actions
+    from poorenv.plan.actions import InstallPackages, RemovePackages
+    from poorenv.plan.planner import package_actions
 
     installed, broken = read_distributions(layout.site_dirs)
     for path in broken:

@@ -19,7 +19,7 @@ def main() -> int:
     # POORENV_LOCK_TIMEOUT is validated by the full command line, even when in sync.
     stamp_checked = False
     if simple and "POORENV_LOCK_TIMEOUT" not in os.environ:
-        from poorenv.fastpath import quick_check
+        from poorenv.state.fastpath import quick_check
 
         env = quick_check(os.getcwd())
         if env is not None:
@@ -27,6 +27,6 @@ def main() -> int:
                 print(f"{env}: {ANSWERS[words[0]]}")
             return 0
         stamp_checked = True  # not in sync: the full command line need not look again
-    from poorenv.cli import main as full
+    from poorenv.cli.main import main as full
 
     return full(argv, stamp_checked=stamp_checked)

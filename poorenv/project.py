@@ -11,13 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from poorenv import fastpath
-from poorenv import plan as planner
 from poorenv.config import Config
+from poorenv.discover.find import find_interpreter, is_path_request
+from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import EnvError, LockError
-from poorenv.interpreter import Interpreter, find_interpreter, is_path_request
-from poorenv.layout import STATE, STATE_DIR, Layout, build_layout, state_dir
-from poorenv.lock import (
+from poorenv.lock.lockfile import (
     Lock,
     index_arguments,
     lock_path,
@@ -27,8 +25,11 @@ from poorenv.lock import (
     write_lock,
 )
 from poorenv.paths import cache_dir, lock_timeout
-from poorenv.plan import Action, Plan
-from poorenv.state import library_files, read_env, read_json, read_marker
+from poorenv.plan import planner
+from poorenv.plan.actions import Action, Plan
+from poorenv.plan.layout import STATE, STATE_DIR, Layout, build_layout, state_dir
+from poorenv.state import fastpath
+from poorenv.state.env import library_files, read_env, read_json, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class Project:
     def _relock(
         self, upgrade: bool, upgrade_packages: tuple[str, ...], old: Lock | None
     ) -> tuple[Lock | None, Lock]:
-        from poorenv.resolver import resolve
+        from poorenv.lock.resolver import resolve
 
         new = resolve(self.config, self.base, old, upgrade, upgrade_packages)
         write_lock(self.lock_path, new)
@@ -106,8 +107,8 @@ class Project:
     ) -> SyncResult:
         """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
         stale lock, "frozen" installs the lock as it is."""
-        from poorenv.apply import Applier
-        from poorenv.installers import get_installer
+        from poorenv.apply.applier import Applier
+        from poorenv.apply.installers import get_installer
 
         installer = installer or self.config.installer
         get_installer(installer, self.layout.exe, self.base)  # a missing uv fails before anything

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from poorenv.interpreter import Interpreter, probe
+from poorenv.discover.interpreter import Interpreter, probe
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent

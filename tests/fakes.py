@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from poorenv.interpreter import PLACEHOLDER, Interpreter
+from poorenv.discover.interpreter import PLACEHOLDER, Interpreter
 
 
 def fake_base(**changes: object) -> Interpreter:

@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from poorenv import pipwheel
-from poorenv.interpreter import probe
+from poorenv.apply import pipwheel
+from poorenv.discover.interpreter import probe
 from tests.conftest import write_config
 from tests.helpers import poorenv
 from tests.wheels import wheelhouse

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from poorenv import deploy
-from poorenv.elf import NotELF, find_library, read_dynamic
-from poorenv.interpreter import find_interpreter
-from poorenv.lock import read_lock
+from poorenv.deploy import servers as deploy
+from poorenv.deploy.elf import NotELF, find_library, read_dynamic
+from poorenv.discover.find import find_interpreter
+from poorenv.lock.lockfile import read_lock
 from tests import servers
 from tests.conftest import ROOT, find_base, write_config
 from tests.helpers import ok, poorenv

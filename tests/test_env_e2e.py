@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from poorenv.interpreter import probe
+from poorenv.discover.interpreter import probe
 from tests import tracing
 from tests.conftest import INTERPRETERS, ROOT, clone_base, write_config
 from tests.helpers import manifest, ok, poorenv, python_facts

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from poorenv.interpreter import probe
+from poorenv.discover.interpreter import probe
 from tests.conftest import ROOT, clone_base, write_config
 from tests.helpers import ok, poorenv
 from tests.offline import HERE_PYTHON, installed, offline_env, offline_project, run, site_packages
@@ -399,7 +399,7 @@ class FakeTerminal:
 def test_progress_draws_one_line_on_a_terminal_and_erases_it() -> None:
     import time
 
-    from poorenv.progress import Progress, wanted
+    from poorenv.cli.progress import Progress, wanted
 
     terminal = FakeTerminal()
     term = {"TERM": "xterm"}

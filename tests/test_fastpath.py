@@ -145,7 +145,7 @@ def test_a_new_interpreter_in_discovery_dirs_falls_back(synced: Path, tmp_path: 
     extra = tmp_path / "newbin"
     extra.mkdir()
     env = {**offline_env(), "PATH": f"{extra}:{os.environ['PATH']}"}
-    code = "import sys; from poorenv.fastpath import quick_check; from pathlib import Path;" \
+    code = "import sys; from poorenv.state.fastpath import quick_check; from pathlib import Path;" \
         "print(quick_check(Path.cwd()))"  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], cwd=synced, env=env, capture_output=True,
                          text=True, check=True).stdout.strip()  # fmt: skip

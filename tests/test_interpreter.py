@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from poorenv import interpreter
+from poorenv.discover import interpreter
+from poorenv.discover.find import find_interpreter
+from poorenv.discover.interpreter import probe
 from poorenv.errors import InterpreterError
-from poorenv.interpreter import find_interpreter, probe
 from tests.conftest import INTERPRETERS, PYENV_ROOT, find_base
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from poorenv.config import loads_toml, parse_config
 from poorenv.errors import LockError
-from poorenv.lock import (
+from poorenv.lock.lockfile import (
     LOCK_VERSION,
     Lock,
     LockedPackage,

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from poorenv.discover.interpreter import PLACEHOLDER, Interpreter
 from poorenv.errors import EnvError
-from poorenv.interpreter import PLACEHOLDER, Interpreter
-from poorenv.layout import PYVENV_CFG_TEXT, build_layout
-from poorenv.lock import Lock, LockedPackage, LockInterpreter
-from poorenv.plan import (
+from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter
+from poorenv.plan.actions import (
     ClearEnv,
     CreateEnv,
     InstallInterpreter,
@@ -22,12 +21,10 @@ from poorenv.plan import (
     RemovePackages,
     WriteFiles,
     WriteState,
-    desired_state,
-    marker_for,
-    plan,
-    text_file_paths,
 )
-from poorenv.state import Entry, EnvState, MirrorState
+from poorenv.plan.layout import PYVENV_CFG_TEXT, build_layout
+from poorenv.plan.planner import desired_state, marker_for, plan, text_file_paths
+from poorenv.state.env import Entry, EnvState, MirrorState
 from tests.fakes import fake_base
 
 ENV = Path("/work/project/.poorenv")
@@ -60,7 +57,7 @@ def synced_state(base: Interpreter, lock: Lock | None = None) -> EnvState:
         **{p: Entry("link", target=t) for p, t in layout.symlinks},
         **{p: Entry("dir") for p in layout.site_dirs},
     }
-    from poorenv.plan import _text_files
+    from poorenv.plan.planner import _text_files
 
     texts = dict(_text_files(layout))
     env_mirror = {rel: Entry("link", target=f"{base.stdlib}/{rel}") for rel in BASE_FILES}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from poorenv.lock import read_lock, write_lock
+from poorenv.lock.lockfile import read_lock, write_lock
 from poorenv.project import env_lock
 from tests.conftest import PYENV_ROOT
 from tests.helpers import manifest, ok

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from poorenv.interpreter import probe
-from poorenv.lock import read_lock, write_lock
+from poorenv.discover.interpreter import probe
+from poorenv.lock.lockfile import read_lock, write_lock
 from tests import tracing
 from tests.conftest import ROOT, find_base, write_config
 from tests.helpers import manifest, ok, poorenv

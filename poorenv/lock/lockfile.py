@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
 from poorenv.errors import ConfigError, LockError
-from poorenv.state import normalize
+from poorenv.state.env import normalize
 
 if TYPE_CHECKING:
     from poorenv.config import Config, IndexConfig
-    from poorenv.interpreter import Interpreter
+    from poorenv.discover.interpreter import Interpreter
 
 LOCK_NAME = "poorenv.lock"
 LOCK_VERSION = 1

@@ -16,17 +16,17 @@ from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from poorenv import __version__
+from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import LockError
-from poorenv.interpreter import Interpreter
-from poorenv.lock import Lock, redact
-from poorenv.state import normalize
+from poorenv.lock.lockfile import Lock, redact
+from poorenv.state.env import normalize
 
 
 def artifacts(
     python: Path, base: Interpreter, lock: Lock, index_args: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """name -> pip's installation report entry for the file it would install for `lock`."""
-    from poorenv.pipwheel import run_pip
+    from poorenv.apply.pipwheel import run_pip
 
     with tempfile.TemporaryDirectory(prefix="poorenv-pylock-") as tmp:
         requirements = Path(tmp, "requirements.txt")

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poorenv import paths
+from poorenv.apply.pipwheel import pip_command
 from poorenv.errors import LockError
-from poorenv.lock import (
+from poorenv.lock.lockfile import (
     Lock,
     LockInterpreter,
     index_arguments,
@@ -28,11 +29,10 @@ from poorenv.lock import (
     parse_requirements,
     redact,
 )
-from poorenv.pipwheel import pip_command
 
 if TYPE_CHECKING:
     from poorenv.config import Config
-    from poorenv.interpreter import Interpreter
+    from poorenv.discover.interpreter import Interpreter
 
 log = logging.getLogger(__name__)
 

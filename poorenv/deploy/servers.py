@@ -15,9 +15,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from poorenv.elf import NotELF, find_library, read_dynamic
+from poorenv.deploy.elf import NotELF, find_library, read_dynamic
+from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import PoorenvError
-from poorenv.interpreter import Interpreter
 
 MOD_WSGI_PLACES = (
     "/usr/lib/apache2/modules/mod_wsgi.so",  # Debian, Ubuntu

@@ -17,8 +17,8 @@ from poorenv.entry import ANSWERS
 from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, EnvError, LockError, PoorenvError
 
 if TYPE_CHECKING:
-    from poorenv.lock import Lock
-    from poorenv.plan import Action
+    from poorenv.lock.lockfile import Lock
+    from poorenv.plan.actions import Action
     from poorenv.project import Project
 
 
@@ -68,7 +68,7 @@ def _chdir(directory: Path) -> None:
 
 
 def _error(message: str, hint: str | None = None) -> None:
-    from poorenv.progress import color
+    from poorenv.cli.progress import color
 
     red, yellow, reset = ("\033[31m", "\033[33m", "\033[0m") if color() else ("", "", "")
     print(f"{red}error:{reset} {message}", file=sys.stderr)
@@ -214,7 +214,7 @@ def _print_json(command: str, payload: dict[str, Any]) -> None:
 
 
 def _progress(args: argparse.Namespace) -> Any:
-    from poorenv.progress import Progress, wanted
+    from poorenv.cli.progress import Progress, wanted
 
     return Progress(wanted(args.quiet or getattr(args, "json", False)))
 
@@ -292,8 +292,8 @@ def _fast_no_op(args: argparse.Namespace, allowed: bool) -> bool:
 
     Sets up logging for the full path otherwise: the fast path must not pay for it.
     """
-    from poorenv.fastpath import quick_check
     from poorenv.paths import lock_timeout
+    from poorenv.state.fastpath import quick_check
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
     env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
@@ -373,7 +373,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = _pylock(args)
     else:
         from poorenv.config import find_config, load_config
-        from poorenv.lock import lock_path, require_lock
+        from poorenv.lock.lockfile import lock_path, require_lock
 
         text = require_lock(lock_path(load_config(find_config(Path.cwd())))).to_requirements()
     _write_output(args, text)
@@ -381,8 +381,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _pylock(args: argparse.Namespace) -> str:
-    from poorenv import pylock
-    from poorenv.lock import index_arguments, require_lock, stale_reason
+    from poorenv.lock import pylock
+    from poorenv.lock.lockfile import index_arguments, require_lock, stale_reason
 
     project = _project(args)
     lock = require_lock(project.lock_path)
@@ -409,7 +409,7 @@ def _write_output(args: argparse.Namespace, text: str) -> None:
 
 
 def _server_config(args: argparse.Namespace) -> str:
-    from poorenv import deploy
+    from poorenv.deploy import servers as deploy
 
     project = _project(args)
     find = deploy.find_mod_wsgi if args.format == "mod_wsgi" else deploy.find_uwsgi_plugin
@@ -451,7 +451,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from poorenv.doctor import examine
-    from poorenv.lock import read_lock
+    from poorenv.lock.lockfile import read_lock
 
     project = _project(args)
     try:
@@ -469,10 +469,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from poorenv.fastpath import quick_check
-    from poorenv.lock import read_lock, stale_reason
+    from poorenv.lock.lockfile import read_lock, stale_reason
     from poorenv.paths import cache_dir
-    from poorenv.state import read_marker
+    from poorenv.state.env import read_marker
+    from poorenv.state.fastpath import quick_check
 
     project = _project(args)
     config = project.config
@@ -515,7 +515,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_cache_key(args: argparse.Namespace) -> int:
-    from poorenv.lock import require_lock
+    from poorenv.lock.lockfile import require_lock
 
     project = _project(args)
     lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
@@ -550,8 +550,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
-    from poorenv.activation import code
     from poorenv.config import find_config, load_config
+    from poorenv.plan.activation import code
 
     config = load_config(find_config(Path.cwd()))
     shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
@@ -566,7 +566,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
 def cmd_remove(args: argparse.Namespace) -> int:
     from poorenv.config import find_config, load_config
     from poorenv.project import check_env_path, env_lock
-    from poorenv.state import read_marker
+    from poorenv.state.env import read_marker
 
     config = load_config(find_config(Path.cwd()))
     env = config.env_path
@@ -579,7 +579,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
             f"{env}: refusing to remove: it carries no poorenv marker",
             hint="poorenv deletes only envs it made; remove it by hand if you are sure",
         )
-    from poorenv.apply import remove_env
+    from poorenv.apply.applier import remove_env
 
     with env_lock(env):
         remove_env(env)

@@ -12,12 +12,11 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from poorenv.apply.installers import get_installer
+from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ApplyError, EnvError
-from poorenv.installers import get_installer
-from poorenv.interpreter import Interpreter
-from poorenv.layout import MARKER, STATE, STATE_DIR, state_dir
-from poorenv.lock import redact
-from poorenv.plan import (
+from poorenv.lock.lockfile import redact
+from poorenv.plan.actions import (
     Action,
     ClearEnv,
     CreateEnv,
@@ -32,7 +31,8 @@ from poorenv.plan import (
     WriteFiles,
     WriteState,
 )
-from poorenv.state import is_bytecode
+from poorenv.plan.layout import MARKER, STATE, STATE_DIR, state_dir
+from poorenv.state.env import is_bytecode
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class Applier:
                 _remove(path)
             raise _installer_failure("installing packages", result.stderr)
         if self.installer.leaves_bytecode_to_poorenv:
-            from poorenv.bytecode import compile_distributions
+            from poorenv.apply.bytecode import compile_distributions
 
             paths = self.base.env_paths(self.env)
             sites = [Path(paths["purelib"]), Path(paths["platlib"])]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poorenv.layout import BYTECODE_DIR, MARKER, STATE, STATE_DIR, Layout, Mirror, state_dir
+from poorenv.plan.layout import BYTECODE_DIR, MARKER, STATE, STATE_DIR, Layout, Mirror, state_dir
 
 
 @dataclass(frozen=True)

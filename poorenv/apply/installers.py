@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poorenv import paths, pipwheel
+from poorenv import paths
+from poorenv.apply import pipwheel
 from poorenv.errors import ApplyError
 
 if TYPE_CHECKING:
-    from poorenv.interpreter import Interpreter
+    from poorenv.discover.interpreter import Interpreter
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import tempfile
 from pathlib import Path
 
 from poorenv import paths
+from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ApplyError
-from poorenv.interpreter import Interpreter
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from poorenv import paths
-from poorenv.state import normalize
+from poorenv.state.env import normalize
 
 log = logging.getLogger(__name__)
 

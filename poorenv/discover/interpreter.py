@@ -1,4 +1,4 @@
-"""Base interpreters: finding one that matches a request, and learning its facts by a probe.
+"""A base interpreter's facts, learnt by a probe that runs inside it.
 
 The probe (`_data/probe.py`) runs once inside the interpreter and prints JSON; the answer is
 cached by the executable's path, size and mtime, so a sync that changes nothing runs no probe.
@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ from typing import Any
 from poorenv import paths
 from poorenv.errors import InterpreterError
 
-PROBE = Path(__file__).with_name("_data") / "probe.py"
+PROBE = Path(__file__).parent.parent / "_data" / "probe.py"
 PLACEHOLDER = "@POORENV_PREFIX@"
 PROBE_FORMAT = 1  # bump when probe.py's output changes, to ignore old cache entries
 
@@ -216,104 +213,3 @@ def _from_dict(data: dict[str, Any]) -> Interpreter:
     data = dict(data)
     data["site_packages"] = tuple(data["site_packages"])
     return Interpreter(**data)
-
-
-# --- discovery -------------------------------------------------------------------------------
-
-_VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
-
-
-def is_path_request(request: str) -> bool:
-    return "/" in request or request.startswith(("~", "."))
-
-
-def find_interpreter(request: str, base_dir: Path) -> Interpreter:
-    """Resolve `python = ...` from poorenv.toml: a path, "3.12", "3.12.1" or a specifier."""
-    request = request.strip()
-    if is_path_request(request):
-        path = (base_dir / Path(request).expanduser()).absolute()
-        if not path.exists():
-            raise InterpreterError(f"interpreter {path}: no such file")
-        return probe(path)
-    matches = _matcher(request)
-    found: list[Interpreter] = []
-    seen: set[str] = set()
-    for candidate, guess in _candidates():
-        if guess is not None and not matches(guess, partial=True):
-            continue
-        try:
-            facts = probe(candidate)
-        except InterpreterError:
-            continue
-        if facts.executable in seen or not matches(facts.version, partial=False):
-            continue
-        if paths.is_env(facts.base_prefix):
-            continue  # a poorenv env's own interpreter (its bin is on PATH once activated)
-        seen.add(facts.executable)
-        found.append(facts)
-    if not found:
-        raise InterpreterError(
-            f"no CPython matching {request!r} found on PATH, in pyenv or the system locations",
-            hint='install one (e.g. `pyenv install 3.12`) or set python = "/path/to/python3.X"',
-        )
-    # Newest release first; among equals, the first place searched wins.
-    return max(found, key=lambda f: f.version_tuple)
-
-
-def _matcher(request: str) -> Any:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-    from packaging.version import Version
-
-    if _VERSION.match(request):
-        wanted = tuple(int(p) for p in request.split("."))
-        if wanted < (3, 8):
-            raise InterpreterError(
-                f"python = {request!r}: poorenv builds envs for CPython 3.8 and newer"
-            )
-
-        def by_version(version: str, partial: bool) -> bool:
-            have = tuple(int(p) for p in version.split("."))
-            n = min(len(have), len(wanted)) if partial else len(wanted)
-            return have[:n] == wanted[:n]
-
-        return by_version
-    try:
-        spec = SpecifierSet(request)
-    except InvalidSpecifier:
-        raise InterpreterError(
-            f"python = {request!r}: not a version, a version specifier or a path",
-            hint='use "3.12", "3.12.1", ">=3.10,<3.13" or "/usr/bin/python3.11"',
-        ) from None
-    if not str(spec):
-        raise InterpreterError(f"python = {request!r}: empty request")
-
-    def by_spec(version: str, partial: bool) -> bool:
-        if partial and version.count(".") == 1:
-            # "3.12" from a file name may be any 3.12.N: keep it if the spec admits one of them.
-            return any(spec.contains(f"{version}.{n}", prereleases=True) for n in range(50))
-        return spec.contains(Version(version), prereleases=True)
-
-    return by_spec
-
-
-def _candidates() -> Iterator[tuple[Path, str | None]]:
-    """Executables that may be CPython, with the version their name suggests."""
-    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    versions = pyenv_root / "versions"
-    if versions.is_dir():
-        for entry in sorted(versions.iterdir()):
-            exe = entry / "bin" / "python3"
-            if _VERSION.match(entry.name) and exe.exists():
-                yield exe, entry.name
-    dirs = [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
-    dirs += [Path("/usr/local/bin"), Path("/usr/bin"), Path("/opt/python/bin")]
-    shims = pyenv_root / "shims"
-    for directory in dict.fromkeys(dirs):
-        if directory == shims or not directory.is_dir():
-            continue
-        for minor in range(8, 20):
-            exe = directory / f"python3.{minor}"
-            if exe.exists():
-                yield exe, f"3.{minor}"
-    if sys.implementation.name == "cpython":
-        yield Path(sys.executable), None

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from poorenv.interpreter import Interpreter
+from poorenv.discover.interpreter import Interpreter
 from poorenv.paths import MARKER, STATE, STATE_DIR
 
 __all__ = ["MARKER", "STATE", "STATE_DIR", "Layout", "Mirror", "build_layout", "state_dir"]

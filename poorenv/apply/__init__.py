@@ -1,0 +1,1 @@
+"""Apply: the only writer, carrying out a plan with an installer."""

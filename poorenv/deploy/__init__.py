@@ -1,0 +1,1 @@
+"""Serving an env: Apache + mod_wsgi and uWSGI configuration, and the check of their Python."""

@@ -1,0 +1,1 @@
+"""Discover: base interpreters, found for a request and known by a probe."""

@@ -1,0 +1,1 @@
+"""Lock: poorenv.lock, resolving it, and exporting it."""
