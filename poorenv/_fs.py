@@ -6,6 +6,7 @@ in the same directory, is flushed to disk, and replaces the target with one rena
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -30,10 +31,8 @@ def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> None
             os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
 
 
 def clean_stale_tmp(path: Path) -> None:
@@ -47,10 +46,8 @@ def clean_stale_tmp(path: Path) -> None:
         if name.startswith(prefix) and name.endswith(TMP_SUFFIX):
             pid = name[len(prefix) : -len(TMP_SUFFIX)]
             if pid.isdigit() and not _alive(int(pid)):
-                try:
+                with contextlib.suppress(OSError):
                     os.unlink(path.parent / name)
-                except OSError:
-                    pass
 
 
 def _alive(pid: int) -> bool:
