@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     args = parser.parse_args(argv)
     ops = set(args.ops.split(","))
-    base = sh(BIN / "python", "-c", "from poorenv.interpreter import find_interpreter;"
+    base = sh(BIN / "python", "-c", "from poorenv.discover.find import find_interpreter;"
               f"from pathlib import Path; print(find_interpreter({args.python!r}, Path.cwd()).executable)",
               cwd=ROOT).stdout.strip()  # fmt: skip
     WORK.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,9 @@ __all__ = [
     "Config",
     "IndexConfig",
     "find_config",
+    "init_config",
     "load_config",
+    "load_project_config",
     "loads_toml",
     "parse_config",
     "render_config",
@@ -158,6 +160,24 @@ def _check_requirement(spec: str, where: _Where) -> None:
         raise where.error(
             "requirements", "packages", f"invalid requirement {spec!r}: {first}"
         ) from None
+
+
+def init_config(directory: Path, python: str, packages: tuple[str, ...] = ()) -> Path:
+    """Write a new poorenv.toml in `directory` (`poorenv init`); never over an existing one."""
+    target = directory / CONFIG_NAME
+    text = render_config(python, packages)
+    parse_config(loads_toml(text), target)  # the same checks as on every later load
+    try:
+        with open(target, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first") from None
+    return target
+
+
+def load_project_config(start: Path) -> Config:
+    """The validated poorenv.toml that governs `start` (it or its nearest parent)."""
+    return load_config(find_config(start))
 
 
 def render_config(python: str, packages: tuple[str, ...] = ()) -> str:

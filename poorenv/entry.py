@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
-ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}  # what a no-op prints
+from poorenv.state.fastpath import ANSWERS
+
 _QUIET = ("-q", "--quiet")
 
 

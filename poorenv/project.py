@@ -1,12 +1,16 @@
-"""The pipeline a command runs: config -> base interpreter -> layout -> state -> plan -> apply."""
+"""The pipeline a command runs: config -> base interpreter -> layout -> state -> plan -> apply.
+
+`Project` ties the stages together; it decides nothing that a stage owns. It reads the lock
+once per command and asks `stale_reason` once, and it speaks to its caller only through a
+`Reporter`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
-import os
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,23 +19,41 @@ from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import EnvError, LockError
-from poorenv.lock.lockfile import (
-    Lock,
-    index_arguments,
-    lock_path,
-    read_lock,
-    require_lock,
-    stale_reason,
-    write_lock,
-)
+from poorenv.lock.lockfile import Lock, lock_path, read_lock, require_lock, stale_reason
 from poorenv.paths import cache_dir, lock_timeout
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
-from poorenv.plan.layout import STATE, STATE_DIR, Layout, build_layout, state_dir
+from poorenv.plan.layout import Layout, build_layout
+from poorenv.report import Reporter
 from poorenv.state import fastpath
-from poorenv.state.env import library_files, read_env, read_json, read_marker
+from poorenv.state.env import EnvState, library_files, read_env
+from poorenv.state.record import BaseFingerprint
 
 log = logging.getLogger(__name__)
+
+
+class LockMode(enum.Enum):
+    """What `sync` does with a missing or stale poorenv.lock."""
+
+    AUTO = "auto"  # resolve a new lock first
+    LOCKED = "locked"  # refuse (CI): the committed lock must be right
+    FROZEN = "frozen"  # install the lock as it is, unchecked against poorenv.toml
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """poorenv.lock as read once for a command, and why it cannot be used as it is."""
+
+    lock: Lock | None
+    problem: str | None  # None: the lock matches poorenv.toml and the base
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    plan: Plan
+    done: list[Action]
+    old_lock: Lock | None
+    lock: Lock
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,8 @@ class Project:
 
     @classmethod
     def load(cls, config: Config) -> Project:
+        from poorenv.envdir import check_env_path
+
         check_env_path(config.env_path, config.project_dir)
         base = find_interpreter(config.python, config.project_dir)
         files = library_files(base.libdir, base.ldlibrary) if base.origin_rpath else ()
@@ -55,20 +79,25 @@ class Project:
     def lock_path(self) -> Path:
         return lock_path(self.config)
 
-    def plan(self, lock: Lock | None = None, frozen: bool = False) -> Plan:
-        """The plan against `lock` (default: poorenv.lock as it is on disk).
+    def lock_status(self, frozen: bool = False) -> LockStatus:
+        """Read poorenv.lock and judge it; `frozen` accepts a stale input hash (not another
+        interpreter)."""
+        lock = read_lock(self.lock_path)
+        if frozen and lock is not None:
+            mismatch = lock.interpreter.mismatch(self.base)
+            return LockStatus(lock, f"{self.lock_path}: {mismatch}" if mismatch else None)
+        return LockStatus(lock, stale_reason(lock, self.config, self.base))
 
-        A lock that is missing or stale leaves packages out of the plan and is reported in
-        `Plan.lock_problem`; with `frozen` a stale input hash is accepted.
-        """
-        if lock is None:
-            lock = read_lock(self.lock_path)
-        problem = stale_reason(lock, self.config, self.base)
-        if frozen and lock is not None and not lock.interpreter.mismatch(self.base):
-            problem = None
-        state = read_env(self.layout, planner.text_file_paths(self.layout))
-        usable = lock if problem is None else None
-        return planner.plan(self.layout, self.base, state, usable, problem)
+    def read_state(self) -> EnvState:
+        return read_env(self.layout, planner.text_file_paths(self.layout))
+
+    def plan(self, status: LockStatus | None = None, state: EnvState | None = None) -> Plan:
+        """The plan against poorenv.lock (or `status`). A lock that cannot be used leaves the
+        packages out of the plan and is named in `Plan.lock_problem`."""
+        status = status or self.lock_status()
+        usable = status.lock if status.problem is None else None
+        state = state or self.read_state()
+        return planner.plan(self.layout, self.base, state, usable, status.problem)
 
     def lock(
         self, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()
@@ -83,68 +112,73 @@ class Project:
             except LockError as exc:
                 log.warning("ignoring the old lock: %s", exc.message)
                 old = None
-            return self._relock(upgrade, upgrade_packages, old)
+            return old, self._resolve(upgrade, upgrade_packages, old)
 
-    def _relock(
-        self, upgrade: bool, upgrade_packages: tuple[str, ...], old: Lock | None
-    ) -> tuple[Lock | None, Lock]:
+    def _resolve(self, upgrade: bool, upgrade_packages: tuple[str, ...], old: Lock | None) -> Lock:
+        from poorenv.lock.lockfile import write_lock
         from poorenv.lock.resolver import resolve
 
         new = resolve(self.config, self.base, old, upgrade, upgrade_packages)
         write_lock(self.lock_path, new)
-        return old, new
+        return new
 
     def sync(
         self,
-        mode: str = "auto",
+        mode: LockMode = LockMode.AUTO,
         upgrade: bool = False,
         upgrade_packages: tuple[str, ...] = (),
-        progress: Callable[[Action], None] | None = None,
-        waiting: Callable[[], None] | None = None,
-        relocked: Callable[[Lock | None, Lock], None] | None = None,
         installer: str | None = None,
-        step: Callable[[str], AbstractContextManager[None]] | None = None,
+        reporter: Reporter | None = None,
     ) -> SyncResult:
-        """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
-        stale lock, "frozen" installs the lock as it is."""
+        """Make the env match poorenv.lock, resolving it first as `mode` allows."""
         from poorenv.apply.applier import Applier
-        from poorenv.apply.installers import get_installer
+        from poorenv.apply.installers import make_installer
 
-        installer = installer or self.config.installer
-        get_installer(installer, self.layout.exe, self.base)  # a missing uv fails before anything
-        with env_lock(self.env, waiting):
-            lock = require_lock(self.lock_path) if mode == "frozen" else read_lock(self.lock_path)
-            problem = stale_reason(lock, self.config, self.base)
-            old: Lock | None = lock
-            if mode == "frozen":
-                mismatch = lock.interpreter.mismatch(self.base) if lock else None
-                if mismatch:
-                    raise LockError(f"{self.lock_path}: {mismatch}", hint="run `poorenv lock`")
-            elif problem or upgrade or upgrade_packages:
-                if mode == "locked":
+        reporter = reporter or Reporter()
+        chosen = make_installer(  # a missing uv fails here, before anything changes
+            installer or self.config.installer, self.layout.exe, self.base, self.index_args()
+        )
+        with env_lock(self.env, reporter):
+            if mode is LockMode.FROZEN:
+                require_lock(self.lock_path)
+            status = self.lock_status(frozen=mode is LockMode.FROZEN)
+            old = status.lock
+            if mode is LockMode.FROZEN and status.problem:
+                raise LockError(status.problem, hint="run `poorenv lock`")
+            if mode is not LockMode.FROZEN and (status.problem or upgrade or upgrade_packages):
+                if mode is LockMode.LOCKED:
                     raise LockError(
-                        f"{problem or 'an upgrade needs a new lock'} (--locked)",
+                        f"{status.problem or 'an upgrade needs a new lock'} (--locked)",
                         hint="run `poorenv lock` and commit poorenv.lock",
                     )
-                with step("resolving with pip-compile") if step else contextlib.nullcontext():
-                    old, lock = self._relock(upgrade, upgrade_packages, lock)
-                if relocked:
-                    relocked(old, lock)
-            if lock is None:  # pragma: no cover - a missing lock is always a problem above
+                with reporter.step("resolving with pip-compile"):
+                    new = self._resolve(upgrade, upgrade_packages, old)
+                reporter.relocked(old, new)
+                status = LockStatus(new, None)
+            lock = status.lock
+            if lock is None:  # pragma: no cover - refused or resolved above
                 raise LockError(f"{self.lock_path}: missing")
-            current = self.plan(lock, frozen=True)
-            index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
-            fresh = stale_reason(lock, self.config, self.base) is None
-            applier = Applier(
-                self.env, self.base, index_args, lambda: self._stamp(fresh), installer
+            # With --frozen a stale input hash is accepted, but the no-op stamp does not take
+            # it as proof (lock_fresh), so that the next plain sync looks again.
+            fresh = (
+                mode is not LockMode.FROZEN or stale_reason(lock, self.config, self.base) is None
             )
-            done = applier.apply(current, progress, step)
-            if current.is_empty():
-                state = read_json(state_dir(self.env) / STATE) or {}
-                stamp = state.get("stamp")
-                if not fastpath.matches(stamp, self.config.python, self._config_text()):
-                    applier.refresh_stamp({k: v for k, v in state.items() if k != "stamp"})
+            state = self.read_state()
+            current = planner.plan(self.layout, self.base, state, lock)
+            applier = Applier(self.env, chosen, reporter, stamp=lambda: self._stamp(fresh))
+            done = applier.apply(current)
+            if (
+                current.is_empty()
+                and state.record is not None
+                and not fastpath.matches(state.stamp, self.config.python, self._config_text())
+            ):
+                applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
         return SyncResult(current, done, old, lock)
+
+    def index_args(self) -> tuple[str, ...]:
+        from poorenv.lock.lockfile import index_arguments
+
+        return tuple(index_arguments(self.config.index, self.config.project_dir))
 
     def cache_key(self, lock: Lock) -> str:
         """A key for CI caches of the env: the lock, the base, the platform, poorenv's version.
@@ -170,6 +204,48 @@ class Project:
         digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
         return f"poorenv-{__version__}-{base.platform}-{base.implementation}{base.xy}-{digest[:32]}"
 
+    def info(self) -> dict[str, Any]:
+        """What `poorenv info` shows: the project, its env, base and lock."""
+        from poorenv.envdir import is_env
+
+        config, base = self.config, self.base
+        lock = read_lock(self.lock_path)
+        return {
+            "project": str(config.project_dir),
+            "config": str(config.file),
+            "env": {
+                "path": str(self.env),
+                "exists": is_env(self.env),
+                "synced": fastpath.quick_check(str(config.project_dir)) is not None,
+            },
+            "base": {**vars(BaseFingerprint.of(base)), "abi": base.abi},
+            "lock": {
+                "path": str(self.lock_path),
+                "exists": lock is not None,
+                "content_hash": lock.content_hash if lock else None,
+                "packages": len(lock.packages) if lock else 0,
+                "problem": stale_reason(lock, config, base),
+            },
+            "installer": config.installer,
+            "cache_dir": str(cache_dir()),
+            "cache_key": self.cache_key(lock) if lock else None,
+        }
+
+    def pylock(self, reporter: Reporter | None = None) -> str:
+        """poorenv.lock as a PEP 751 pylock.toml for the env's interpreter (asks pip for URLs)."""
+        from poorenv.lock import pylock
+
+        status = self.lock_status()
+        if status.lock is None:
+            require_lock(self.lock_path)
+        if status.problem or status.lock is None:
+            raise LockError(str(status.problem), hint="run `poorenv lock` first")
+        if not self.layout.exe.exists():
+            raise EnvError(f"{self.env}: no env here yet", hint="run `poorenv sync` first")
+        with (reporter or Reporter()).step("asking pip where the locked files are"):
+            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_args())
+        return pylock.render(status.lock, found, self.base)
+
     def _config_text(self) -> str:
         return self.config.file.read_bytes().decode("utf-8")
 
@@ -184,41 +260,9 @@ class Project:
         )
 
 
-@dataclass(frozen=True)
-class SyncResult:
-    plan: Plan
-    done: list[Action]
-    old_lock: Lock | None
-    lock: Lock
-
-
-def check_env_path(env: Path, project_dir: Path) -> None:
-    """Refuse env paths that poorenv must never build in, let alone delete."""
-    env = env.resolve()
-    home = Path.home().resolve()
-    project = project_dir.resolve()
-    if env == Path(env.anchor):
-        raise EnvError(f"env path {env}: refusing the filesystem root")
-    if env == home or env in home.parents:
-        raise EnvError(f"env path {env}: refusing the home directory or a parent of it")
-    if env == project or env in project.parents:
-        raise EnvError(
-            f"env path {env}: refusing the project directory or a parent of it",
-            hint='set [env] path to a directory of its own, e.g. ".poorenv"',
-        )
-    if env.exists() and not env.is_dir():
-        raise EnvError(f"env path {env}: exists and is not a directory")
-    if env.is_dir() and read_marker(env) is None and _has_foreign_content(env):
-        raise EnvError.not_ours(env)
-
-
-def _has_foreign_content(env: Path) -> bool:
-    return any(item.name != STATE_DIR for item in os.scandir(env))
-
-
 @contextlib.contextmanager
-def env_lock(env: Path, waiting: Callable[[], None] | None = None) -> Iterator[None]:
-    """Hold the env's lock; call `waiting` once if another process holds it.
+def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
+    """Hold the env's lock; tell `reporter` once if another process holds it.
 
     The lock is an OS file lock: a process killed while holding it releases it, so a lock left
     by a killed poorenv never blocks the next one.
@@ -237,8 +281,8 @@ def env_lock(env: Path, waiting: Callable[[], None] | None = None) -> Iterator[N
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        if waiting:
-            waiting()
+        if reporter:
+            reporter.waiting(env)
         try:
             lock.acquire(timeout=-1 if timeout is None else timeout)
         except Timeout:

@@ -23,7 +23,7 @@ from poorenv.plan.actions import (
     WriteState,
 )
 from poorenv.plan.layout import PYVENV_CFG_TEXT, build_layout
-from poorenv.plan.planner import desired_state, marker_for, plan, text_file_paths
+from poorenv.plan.planner import desired_record, marker_for, plan, text_file_paths
 from poorenv.state.env import Entry, EnvState, MirrorState
 from tests.fakes import fake_base
 
@@ -68,7 +68,7 @@ def synced_state(base: Interpreter, lock: Lock | None = None) -> EnvState:
         is_dir=True,
         empty=False,
         marker=marker_for(base),
-        state=desired_state(base, layout, lock or a_lock()),
+        record=desired_record(base, layout, lock or a_lock()),
         entries=entries,
         texts=texts,
         mirrors=mirrors(base, env_mirror),

@@ -33,6 +33,7 @@ from poorenv.plan.actions import (
 )
 from poorenv.plan.layout import MARKER, STATE, STATE_DIR, state_dir
 from poorenv.state.env import is_bytecode
+from poorenv.state.record import EnvRecord
 
 log = logging.getLogger(__name__)
 
@@ -234,12 +235,12 @@ class Applier:
         return found
 
     def _write_state(self, action: WriteState) -> None:
-        state = dict(action.state)
+        state = action.state.to_json()
         if self.stamp is not None:
             state["stamp"] = self.stamp()
         self._write_json(state_dir(self.env) / STATE, state)
 
-    def refresh_stamp(self, state: Mapping[str, Any]) -> None:
+    def refresh_stamp(self, state: EnvRecord) -> None:
         """Record a new stamp in an env the full planner found in sync."""
         if self.stamp is not None and state_dir(self.env).is_dir():
             self._write_state(WriteState("stamp out of date", state))

@@ -187,3 +187,32 @@ def process_group_name(project_dir: Path) -> str:
     """A WSGIDaemonProcess name from the project directory's name."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", project_dir.name).strip("-.")
     return name or "poorenv"
+
+
+def server_config(
+    fmt: str,
+    env: Path,
+    base: Interpreter,
+    project_dir: Path,
+    module: Path | None,
+    group: str | None,
+) -> tuple[str, list[str]]:
+    """`export --format mod_wsgi|uwsgi`: the checked configuration text, and warnings."""
+    find = find_mod_wsgi if fmt == "mod_wsgi" else find_uwsgi_plugin
+    server = inspect(find(module))
+    check(server, base)
+    if fmt == "mod_wsgi":
+        text = mod_wsgi_config(env, base, server, group or process_group_name(project_dir))
+    else:
+        text = uwsgi_config(env, base, server)
+    warnings = []
+    if not env.is_dir():
+        warnings.append(f"{env} does not exist yet; run `poorenv sync`")
+    else:
+        closed = unreadable(env)
+        if closed is not None:
+            warnings.append(
+                f"other users cannot enter {closed}: a server running as another"
+                " user (Apache's www-data) cannot load the env"
+            )
+    return text, warnings

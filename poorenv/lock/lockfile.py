@@ -137,6 +137,17 @@ def _package_table(package: LockedPackage) -> dict[str, Any]:
     return table
 
 
+def lock_changes(old: Lock | None, new: Lock) -> list[dict[str, str | None]]:
+    """Each package whose version differs between two locks: name, old and new (None: absent)."""
+    before = {p.name: p.version for p in old.packages} if old else {}
+    after = {p.name: p.version for p in new.packages}
+    return [
+        {"name": name, "old": before.get(name), "new": after.get(name)}
+        for name in sorted(before.keys() | after.keys())
+        if before.get(name) != after.get(name)
+    ]
+
+
 # --- reading ---------------------------------------------------------------------------------
 
 

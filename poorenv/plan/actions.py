@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv.discover.interpreter import Interpreter
+from poorenv.state.record import EnvRecord
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class RemovePackages(Action):
 class WriteState(Action):
     """Record, last and atomically, that the env matches: written only when all else succeeded."""
 
-    state: Mapping[str, Any]
+    state: EnvRecord
 
     def summary(self) -> str:
         return "record env state"

@@ -101,3 +101,15 @@ def code(env: Path, shell: str) -> str:
 def scripts(env: Path) -> list[tuple[Path, str]]:
     """The bin/activate* files an env carries."""
     return [(env / "bin" / name, code(env, shell)) for shell, (name, _) in _TEMPLATES.items()]
+
+
+def run_environ(env: Path) -> dict[str, str]:
+    """The environment `poorenv run` gives a command: the env's bin first on PATH, none of the
+    variables that would send its python elsewhere."""
+    import os
+
+    from poorenv.paths import clean_environ
+
+    environ = clean_environ(POORENV_ACTIVE=str(env))
+    environ["PATH"] = os.pathsep.join([str(env / "bin"), environ.get("PATH", "")])
+    return environ

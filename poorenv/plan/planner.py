@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ from poorenv.plan.actions import (
 from poorenv.plan.activation import scripts as activation_scripts
 from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout
 from poorenv.state.env import MISSING, Entry, EnvState, MirrorState, is_bytecode
+from poorenv.state.record import BaseFingerprint, EnvRecord, PackageRecord
 
-STATE_FORMAT = 1
 MARKER_FORMAT = 1
 
 
@@ -39,16 +40,9 @@ def marker_for(base: Interpreter) -> dict[str, Any]:
     return {"format": MARKER_FORMAT, "created-by": f"poorenv {__version__}", "abi": base.abi}
 
 
-def desired_state(base: Interpreter, layout: Layout, lock: Lock | None) -> dict[str, Any]:
-    packages = {
-        p.name: {"version": p.version, "hashes": p.digest} for p in (lock.packages if lock else ())
-    }
-    return {
-        "format": STATE_FORMAT,
-        "base": base.fingerprint,
-        "exe": layout.exe.name,
-        "packages": packages,
-    }
+def desired_record(base: Interpreter, layout: Layout, lock: Lock | None) -> EnvRecord:
+    packages = {p.name: PackageRecord(p.version, p.digest) for p in (lock.packages if lock else ())}
+    return EnvRecord(BaseFingerprint.of(base), layout.exe.name, packages)
 
 
 def plan(
@@ -82,7 +76,7 @@ def plan(
         actions.append(ClearEnv(reason, layout.env, marker_for(base)))
         fresh = True
 
-    base_change = _base_change(env.state, base)
+    base_change = env.record.base.change_to(BaseFingerprint.of(base)) if env.record else None
     actions += _interpreter(layout, base, env, fresh, base_change)
     for mirror in layout.mirrors:
         found = env.mirrors[mirror.name]
@@ -92,27 +86,24 @@ def plan(
     actions += _links_dirs_files(layout, env, fresh)
 
     if lock is not None:
-        recorded = (env.state or {}).get("packages") if not fresh else {}
+        recorded = env.record.packages if env.record and not fresh else {}
         installed = {} if fresh else env.distributions
         if env.broken and not fresh:
             reason = "left by an install or uninstall that was interrupted"
             actions.append(RemoveBroken(reason, env.broken))
-        actions += package_actions(
-            lock, installed, recorded if isinstance(recorded, Mapping) else {}
-        )
+        actions += package_actions(lock, installed, recorded)
 
-    wanted = desired_state(base, layout, lock)
-    if lock is None and env.state:
-        wanted["packages"] = env.state.get("packages", {})  # unknown until there is a lock
-    recorded_state = {k: v for k, v in (env.state or {}).items() if k != "stamp"}
-    if actions or fresh or recorded_state != wanted:
+    wanted = desired_record(base, layout, lock)
+    if lock is None and env.record:  # the packages are unknown until there is a lock
+        wanted = dataclasses.replace(wanted, packages=env.record.packages)
+    if actions or fresh or env.record != wanted:
         reason = "env changed" if actions else "state record out of date"
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
 
 
 def package_actions(
-    lock: Lock, installed: Mapping[str, str], recorded: Mapping[str, Any]
+    lock: Lock, installed: Mapping[str, str], recorded: Mapping[str, PackageRecord]
 ) -> list[Action]:
     """Install what `installed` lacks or has in another version (or, per `recorded`, with
     other hashes); remove what the lock does not name."""
@@ -136,7 +127,7 @@ def package_actions(
                 why = "upgrade" if Version(package.version) > Version(have) else "downgrade"
             except InvalidVersion:
                 why = "version differs"
-        elif isinstance(record, Mapping) and record.get("hashes") not in (None, package.digest):
+        elif record is not None and record.hashes != package.digest:
             why = "hashes changed"
         else:
             continue
@@ -151,20 +142,6 @@ def package_actions(
     if extra:
         actions.append(RemovePackages("not in the lock", extra))
     return actions
-
-
-def _base_change(state: Mapping[str, Any] | None, base: Interpreter) -> str | None:
-    """Why the base differs from the one the env was last synced with, if it does."""
-    if not state or not isinstance(state.get("base"), Mapping):
-        return None
-    old = state["base"]
-    if old.get("executable") != base.executable:
-        return f"base moved: {old.get('executable')} -> {base.executable}"
-    if old.get("version") != base.version:
-        return f"base upgraded: {old.get('version')} -> {base.version}"
-    if (old.get("size"), old.get("mtime_ns")) != (base.executable_size, base.executable_mtime_ns):
-        return "base executable replaced"
-    return None
 
 
 def _interpreter(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv.plan.layout import BYTECODE_DIR, MARKER, STATE, STATE_DIR, Layout, Mirror, state_dir
+from poorenv.state.record import EnvRecord
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class EnvState:
     is_dir: bool = False
     empty: bool = True
     marker: Mapping[str, Any] | None = None
-    state: Mapping[str, Any] | None = None
+    record: EnvRecord | None = None  # state.json: the last complete sync
+    stamp: Mapping[str, Any] | None = None  # state.json's no-op stamp (state/fastpath.py)
     entries: Mapping[Path, Entry] = field(default_factory=dict)
     texts: Mapping[Path, str | None] = field(default_factory=dict)
     mirrors: Mapping[str, MirrorState] = field(default_factory=dict)
@@ -102,13 +104,15 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
     entries = {path: entry_of(path) for path in watched}
     texts = {path: read_text(path) for path in (layout.pyvenv_cfg, *text_files)}
     distributions, broken = read_distributions(layout.site_dirs)
+    saved = read_json(sdir / STATE)
     return EnvState(
         path=env,
         exists=True,
         is_dir=True,
         empty=empty,
         marker=read_json(sdir / MARKER),
-        state=read_json(sdir / STATE),
+        record=EnvRecord.from_json(saved),
+        stamp=saved.get("stamp") if saved else None,
         entries=entries,
         texts=texts,
         mirrors={m.name: read_mirror(m, layout.site_dirs) for m in layout.mirrors},

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 STAMP_FORMAT = 2
+ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}  # what a no-op prints
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"})
 
 

@@ -1,0 +1,273 @@
+"""One function per command: load what it needs, call the library, print the answer.
+
+Exit codes: 0 success (and `check`: in sync), 1 `check`/`doctor` found drift, 2 error or refusal.
+Nothing here decides anything about an env; that is the library's job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poorenv.cli.output import CliReporter, print_json, report_lock, say, warn
+from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, EnvError, LockError
+from poorenv.state.fastpath import ANSWERS
+
+if TYPE_CHECKING:
+    from poorenv.config import Config
+    from poorenv.project import Project
+
+
+def _config() -> Config:
+    from poorenv.config import load_project_config
+
+    return load_project_config(Path.cwd())
+
+
+def _project() -> Project:
+    from poorenv.project import Project
+
+    return Project.load(_config())
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from poorenv.config import init_config
+
+    target = init_config(Path.cwd(), args.python, tuple(args.requirements))
+    say(args, f"wrote {target}")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = _project().plan()
+    if args.json:
+        print_json("plan", plan.to_json())
+    else:
+        print(plan.render())
+    return EXIT_OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    project = _project()
+    say(args, f"base: {project.base.describe()}")
+    with CliReporter(args).step("resolving with pip-compile"):
+        old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
+    report_lock(args, project.lock_path, old, new)
+    return EXIT_OK
+
+
+def fast_answer(args: argparse.Namespace) -> bool:
+    """For `sync` and `check`: answer when the stat-based stamp proves that nothing changed
+    since the last sync (before logging is even set up: the no-op path must stay cheap)."""
+    from poorenv.paths import lock_timeout
+    from poorenv.state.fastpath import quick_check
+
+    lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
+    allowed = args.command == "check" or not (args.dry_run or args.upgrade or args.upgrade_package)
+    env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
+    if env is None:
+        return False
+    if getattr(args, "json", False):
+        payload = {"env": str(env), "in_sync": True, "fast_path": True}
+        if args.command == "sync":
+            payload.update(changed=False, actions=[], lock_changes=[])
+        else:
+            payload.update(lock_problem=None, reasons=[], actions=[])
+        print_json(args.command, payload)
+    else:
+        say(args, f"{env}: {ANSWERS[args.command]}")
+    return True
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from poorenv.lock.lockfile import lock_changes
+    from poorenv.project import LockMode
+
+    project = _project()
+    say(args, f"base: {project.base.describe()}")
+    if args.dry_run:
+        plan = project.plan(project.lock_status(frozen=args.frozen))
+        if args.json:
+            print_json("sync", {"env": str(plan.env), "dry_run": True, **plan.to_json()})
+        else:
+            print(plan.render())
+        return EXIT_OK
+    mode = LockMode.LOCKED if args.locked else LockMode.FROZEN if args.frozen else LockMode.AUTO
+    result = project.sync(
+        mode,
+        args.upgrade,
+        tuple(args.upgrade_package),
+        installer=args.installer,
+        reporter=CliReporter(args, project.lock_path),
+    )
+    if args.json:
+        print_json(
+            "sync",
+            {
+                "env": str(project.env),
+                "in_sync": True,
+                "fast_path": False,
+                "changed": bool(result.done),
+                "actions": [a.to_json() for a in result.done],
+                "lock_changes": lock_changes(result.old_lock, result.lock),
+            },
+        )
+    elif result.plan.is_empty():
+        say(args, f"{project.env}: {ANSWERS['sync']}")
+    else:
+        say(args, f"{project.env}: synced ({len(result.done)} action(s))")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    plan = _project().plan()
+    if args.json:
+        reasons = [] if plan.in_sync else plan.reasons
+        print_json("check", {**plan.to_json(), "fast_path": False, "reasons": reasons})
+    elif plan.in_sync:
+        say(args, f"{plan.env}: {ANSWERS['check']}")
+    else:
+        print(f"{plan.env}: not in sync", file=sys.stderr)
+        for reason in plan.reasons:
+            print(f"  {reason}", file=sys.stderr)
+    return EXIT_OK if plan.in_sync else EXIT_DRIFT
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.format in ("mod_wsgi", "uwsgi"):
+        from poorenv.deploy.servers import server_config
+
+        project = _project()
+        text, warnings = server_config(
+            args.format,
+            project.env,
+            project.base,
+            project.config.project_dir,
+            args.module,
+            args.process_group,
+        )
+        for line in warnings:
+            warn(line)
+    elif args.format == "pylock":
+        text = _project().pylock(CliReporter(args))
+    else:
+        from poorenv.lock.lockfile import lock_path, require_lock
+
+        text = require_lock(lock_path(_config())).to_requirements()
+    if args.output is None:
+        print(text, end="")
+        return EXIT_OK
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"-o {args.output}: {exc.strerror}") from None
+    say(args, f"wrote {args.output}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from poorenv.doctor import examine
+    from poorenv.lock.lockfile import read_lock
+
+    project = _project()
+    try:
+        lock = read_lock(project.lock_path)
+    except LockError:
+        lock = None
+    report = examine(project.layout, project.base, lock)
+    if args.json:
+        print_json("doctor", report.to_json())
+    elif report.healthy:
+        say(args, report.render())
+    else:
+        print(report.render())
+    return EXIT_OK if report.healthy else EXIT_DRIFT
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    project = _project()
+    info = project.info()
+    if args.json:
+        print_json("info", info)
+        return EXIT_OK
+    env, base, locked = info["env"], project.base, info["lock"]
+    state = "synced" if env["synced"] else "exists" if env["exists"] else "not built"
+    print(f"project:   {info['project']}")
+    print(f"env:       {env['path']} ({state})")
+    print(f"base:      {base.describe()}, {base.abi}")
+    print(f"lock:      {locked['path']} ({locked['packages']} packages"
+          f"{', ' + locked['problem'] if locked['problem'] else ''})")  # fmt: skip
+    print(f"installer: {info['installer']}")
+    print(f"cache:     {info['cache_dir']}")
+    if info["cache_key"]:
+        print(f"cache-key: {info['cache_key']}")
+    return EXIT_OK
+
+
+def cmd_cache_key(args: argparse.Namespace) -> int:
+    from poorenv.lock.lockfile import require_lock
+
+    project = _project()
+    lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
+    print(project.cache_key(lock))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import shutil
+
+    from poorenv.plan.activation import run_environ
+
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
+    env_path = _config().env_path
+    if not (env_path / "bin" / "python").exists():
+        raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
+    environ = run_environ(env_path)
+    exe = shutil.which(cmd[0], path=environ["PATH"])
+    if exe is None:
+        raise EnvError(f"run: command not found: {cmd[0]}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(exe, cmd, environ)
+
+
+def cmd_activate(args: argparse.Namespace) -> int:
+    from poorenv.plan.activation import code
+
+    env_path = _config().env_path
+    shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
+    if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
+        raise ConfigError(
+            f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
+        )
+    print(code(env_path, "csh" if shell == "tcsh" else shell), end="")
+    return EXIT_OK
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from poorenv.apply.applier import remove_env
+    from poorenv.project import check_env_path, env_lock
+    from poorenv.state.env import read_marker
+
+    config = _config()
+    env = config.env_path
+    if not env.exists():
+        say(args, f"{env}: nothing to remove")
+        return EXIT_OK
+    check_env_path(env, config.project_dir)
+    if env.is_symlink() or read_marker(env) is None:
+        raise EnvError(
+            f"{env}: refusing to remove: it carries no poorenv marker",
+            hint="poorenv deletes only envs it made; remove it by hand if you are sure",
+        )
+    with env_lock(env):
+        remove_env(env)
+    say(args, f"removed {env}")
+    return EXIT_OK

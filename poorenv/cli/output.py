@@ -1,0 +1,93 @@
+"""What the command line prints: plain lines, the JSON envelope, errors, and its Reporter."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from poorenv import __version__
+from poorenv.report import Reporter
+
+if TYPE_CHECKING:
+    from poorenv.lock.lockfile import Lock
+    from poorenv.plan.actions import Action
+
+JSON_VERSION = 1  # of the shape in schemas/poorenv-output.schema.json
+
+
+def say(args: argparse.Namespace, text: str) -> None:
+    """A line for the user: not with -q, not when the output is JSON."""
+    if not args.quiet and not getattr(args, "json", False):
+        print(text)
+
+
+def warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def error(message: str, hint: str | None = None) -> None:
+    from poorenv.cli.progress import color
+
+    red, yellow, reset = ("\033[31m", "\033[33m", "\033[0m") if color() else ("", "", "")
+    print(f"{red}error:{reset} {message}", file=sys.stderr)
+    if hint:
+        print(f"{yellow}hint:{reset} {hint}", file=sys.stderr)
+
+
+def print_json(command: str, payload: dict[str, Any]) -> None:
+    import json
+
+    data = {"json-version": JSON_VERSION, "poorenv": __version__, "command": command, **payload}
+    print(json.dumps(data, indent=2))
+
+
+def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
+    """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes."""
+    from poorenv.lock.lockfile import lock_changes
+
+    lines = []
+    for change in lock_changes(old, new):
+        name, was, now = change["name"], change["old"], change["new"]
+        if was is None:
+            lines.append(f"+ {name} {now}")
+        elif now is None:
+            lines.append(f"- {name} {was}")
+        else:
+            lines.append(f"~ {name} {was} -> {now}")
+    return lines
+
+
+def report_lock(args: argparse.Namespace, path: Path, old: Lock | None, new: Lock) -> None:
+    for line in lock_change_lines(old, new):
+        say(args, line)
+    say(args, f"wrote {path} ({len(new.packages)} packages)")
+
+
+class CliReporter(Reporter):
+    """Prints each action and lock change, draws the status line around long steps."""
+
+    def __init__(self, args: argparse.Namespace, lock_path: Path | None = None) -> None:
+        from poorenv.cli.progress import Progress, wanted
+
+        self.args = args
+        self.lock_path = lock_path
+        self.progress = Progress(wanted(args.quiet or getattr(args, "json", False)))
+
+    def action(self, action: Action) -> None:
+        say(self.args, f"  {action.summary()}  [{action.reason}]")
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        with self.progress.step(text):
+            yield
+
+    def waiting(self, env: Path) -> None:
+        print(f"waiting for another poorenv sync of {env} to finish", file=sys.stderr)
+
+    def relocked(self, old: Lock | None, new: Lock) -> None:
+        if self.lock_path is not None:
+            report_lock(self.args, self.lock_path, old, new)

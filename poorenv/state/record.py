@@ -1,0 +1,90 @@
+"""The env's record of its last complete sync (`.poorenv/state.json`), typed.
+
+The applier writes it last, so that its presence says "everything before succeeded". The
+no-op stamp (`state/fastpath.py`) is stored beside it in the same file, under "stamp".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from poorenv.discover.interpreter import Interpreter
+
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class BaseFingerprint:
+    """The identity of the base interpreter an env was built from."""
+
+    executable: str
+    size: int
+    mtime_ns: int
+    version: str
+    abi: str
+
+    @classmethod
+    def of(cls, base: Interpreter) -> BaseFingerprint:
+        return cls(
+            base.executable, base.executable_size, base.executable_mtime_ns, base.version, base.abi
+        )
+
+    def change_to(self, new: BaseFingerprint) -> str | None:
+        """Why `new` is another base than this one, if it is."""
+        if self.executable != new.executable:
+            return f"base moved: {self.executable} -> {new.executable}"
+        if self.version != new.version:
+            return f"base upgraded: {self.version} -> {new.version}"
+        if (self.size, self.mtime_ns) != (new.size, new.mtime_ns):
+            return "base executable replaced"
+        return None
+
+
+@dataclass(frozen=True)
+class PackageRecord:
+    version: str
+    hashes: str  # LockedPackage.digest: which artifacts the installed pin accepted
+
+
+@dataclass(frozen=True)
+class EnvRecord:
+    """What the env holds after its last complete sync."""
+
+    base: BaseFingerprint
+    exe: str  # the interpreter's file name in bin/
+    packages: Mapping[str, PackageRecord] = field(default_factory=dict)
+    format: int = STATE_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "base": vars(self.base).copy(),
+            "exe": self.exe,
+            "packages": {n: vars(p).copy() for n, p in sorted(self.packages.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> EnvRecord | None:
+        """The record in `data`; None when absent, of another format or malformed (the planner
+        then treats the env as never recorded, which only costs a rewrite)."""
+        if not isinstance(data, Mapping) or data.get("format") != STATE_FORMAT:
+            return None
+        try:
+            base = data["base"]
+            fingerprint = BaseFingerprint(
+                str(base["executable"]),
+                int(base["size"]),
+                int(base["mtime_ns"]),
+                str(base["version"]),
+                str(base["abi"]),
+            )
+            packages = {
+                str(name): PackageRecord(str(p["version"]), str(p["hashes"]))
+                for name, p in data["packages"].items()
+            }
+            return cls(fingerprint, str(data["exe"]), packages)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None

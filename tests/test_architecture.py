@@ -1,0 +1,105 @@
+"""The house rules of the package, read from its source: one owner per boundary, small modules,
+no import circles."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).parent.parent / "poorenv"
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if "_data" not in p.parts)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every module `path` imports, at the top or inside a function, but not for type checking
+    only."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            for alias in node.names:  # `from poorenv.lock import pylock` imports a module
+                yield f"{node.module}.{alias.name}"
+
+
+NAMES = {module_name(p): p for p in MODULES}
+
+
+def graph() -> dict[str, set[str]]:
+    return {
+        name: {m for m in imports(path) if m in NAMES and m != name} for name, path in NAMES.items()
+    }
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[module_name(p) for p in MODULES])
+def test_no_module_is_over_400_lines(path: Path) -> None:
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= 400, f"{path.name}: {lines} lines; split it by what it owns"
+
+
+def test_only_the_run_seam_starts_processes() -> None:
+    users = sorted(
+        module_name(p) for p in MODULES if "subprocess" in set(imports(p)) and p.name != "_run.py"
+    )
+    assert users == [], f"import poorenv._run instead of subprocess in: {users}"
+
+
+def test_no_import_circles() -> None:
+    edges = graph()
+    circles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for nxt in sorted(edges[node]):
+            if nxt in path:
+                circles.append([*path[path.index(nxt) :], nxt])
+            elif len(path) < 12:
+                visit(nxt, [*path, nxt])
+
+    for start in sorted(edges):
+        visit(start, [start])
+    assert circles == [], "import circles: " + "; ".join(" -> ".join(c) for c in circles[:5])
+
+
+def test_the_fast_path_imports_only_light_modules() -> None:
+    """What the no-op path imports (entry -> state.fastpath -> ...) stays within os, sys, json,
+    stat and typing, so that `poorenv sync` costs little more than an interpreter start."""
+    edges = graph()
+    seen: set[str] = set()
+    todo = ["poorenv.entry"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        tree = ast.parse(NAMES[name].read_text(encoding="utf-8"))
+        for node in tree.body:  # top-level imports only: the lazy ones run off the fast path
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                )
+                for mod in mods:
+                    if mod and mod.startswith("poorenv"):
+                        todo.extend(m for m in edges[name] if m == mod or m.startswith(mod + "."))
+                    else:
+                        assert mod in {
+                            "__future__", "os", "sys", "json", "stat", "typing",
+                            "collections.abc",
+                        }, f"{name} imports {mod} on the no-op path"  # fmt: skip
+    assert "poorenv.state.fastpath" in seen

@@ -1,0 +1,74 @@
+"""poorenv._fs: whole-file writes are atomic and leave nothing behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from poorenv import _fs
+
+
+def test_writes_text_and_bytes(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "d"
+    tmp_path.mkdir()
+    target = tmp_path / "f.json"
+    _fs.atomic_write(target, "{}\n")
+    assert target.read_text() == "{}\n"
+    _fs.atomic_write(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert os.listdir(tmp_path) == ["f.json"]
+
+
+def test_mode_is_set_before_the_file_appears(tmp_path: Path) -> None:
+    target = tmp_path / "secret"
+    _fs.atomic_write(target, "x", mode=0o600)
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failed_write_keeps_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tmp_path = tmp_path / "d"
+    tmp_path.mkdir()
+    target = tmp_path / "lock"
+    target.write_text("old")
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_fs.os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        _fs.atomic_write(target, "new")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["lock"]
+
+
+def test_temporaries_of_dead_writers_are_cleaned_not_those_of_live_ones(tmp_path: Path) -> None:
+    target = tmp_path / "poorenv.lock"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = tmp_path / f".poorenv.lock.{dead}{_fs.TMP_SUFFIX}"
+    live = tmp_path / f".poorenv.lock.{os.getppid()}{_fs.TMP_SUFFIX}"
+    other = tmp_path / f".other.{dead}{_fs.TMP_SUFFIX}"
+    for path in (stale, live, other):
+        path.write_text("half")
+    _fs.atomic_write(target, "whole")
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    assert target.read_text() == "whole"
+
+
+def test_a_symlink_planted_as_the_temporary_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.write_text("keep")
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / f".state.json.{os.getpid()}{_fs.TMP_SUFFIX}").symlink_to(outside)
+    _fs.atomic_write(env / "state.json", "{}")
+    assert outside.read_text() == "keep"
+    assert (env / "state.json").read_text() == "{}"
+    assert not (env / "state.json").is_symlink()
