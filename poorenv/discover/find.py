@@ -1,48 +1,55 @@
 """Finding a base interpreter that matches `python = ...`: a path, "3.12", "3.12.1" or a
-specifier, among pyenv's versions, `python3.X` on PATH and the system locations."""
+specifier, among the executables in the places `places.search_dirs` names (pyenv's versions,
+`python3.X` on PATH and in the system locations) and the running interpreter."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from poorenv import paths
-from poorenv.discover.interpreter import Interpreter, probe
+from poorenv.discover import interpreter, places
+from poorenv.discover.interpreter import Interpreter
+from poorenv.discover.places import is_path_request
 from poorenv.errors import InterpreterError
 
+__all__ = ["Prober", "find_interpreter", "is_path_request"]
+
+Prober = Callable[[Path], Interpreter]  # an executable's facts, or InterpreterError
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
+_MINORS = range(8, 20)  # `python3.N` names looked for in each directory
 
 
-def is_path_request(request: str) -> bool:
-    return "/" in request or request.startswith(("~", "."))
+def find_interpreter(request: str, base_dir: Path, probe: Prober | None = None) -> Interpreter:
+    """Resolve `python = ...` from poorenv.toml: a path, "3.12", "3.12.1" or a specifier.
 
-
-def find_interpreter(request: str, base_dir: Path) -> Interpreter:
-    """Resolve `python = ...` from poorenv.toml: a path, "3.12", "3.12.1" or a specifier."""
+    `probe` learns an executable's facts (default: `interpreter.probe`, which runs it once and
+    caches the answer); tests pass recorded facts instead.
+    """
+    run_probe = probe if probe is not None else interpreter.probe
     request = request.strip()
     if is_path_request(request):
         path = (base_dir / Path(request).expanduser()).absolute()
         if not path.exists():
             raise InterpreterError(f"interpreter {path}: no such file")
-        return probe(path)
+        return run_probe(path)
     matches = _matcher(request)
     found: list[Interpreter] = []
     seen: set[str] = set()
-    for candidate, guess in _candidates():
+    for candidate, guess in _candidates(request):
         if guess is not None and not matches(guess, partial=True):
             continue
         try:
-            facts = probe(candidate)
+            facts = run_probe(candidate)
         except InterpreterError:
             continue
         if facts.executable in seen or not matches(facts.version, partial=False):
             continue
         if paths.is_env(facts.base_prefix):
-            continue  # a poorenv env's own interpreter (its bin is on PATH once activated)
+            continue  # a poorenv env's own interpreter, reached through a link elsewhere
         seen.add(facts.executable)
         found.append(facts)
     if not found:
@@ -90,22 +97,22 @@ def _matcher(request: str) -> Any:
     return by_spec
 
 
-def _candidates() -> Iterator[tuple[Path, str | None]]:
-    """Executables that may be CPython, with the version their name suggests."""
-    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    versions = pyenv_root / "versions"
-    if versions.is_dir():
-        for entry in sorted(versions.iterdir()):
-            exe = entry / "bin" / "python3"
-            if _VERSION.match(entry.name) and exe.exists():
-                yield exe, entry.name
-    dirs = [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
-    dirs += [Path("/usr/local/bin"), Path("/usr/bin"), Path("/opt/python/bin")]
-    shims = pyenv_root / "shims"
-    for directory in dict.fromkeys(dirs):
-        if directory == shims or not directory.is_dir():
+def _candidates(request: str) -> Iterator[tuple[Path, str | None]]:
+    """Executables that may be CPython, with the version their name suggests, in search order:
+    `X.Y.Z/bin/python3` in pyenv's versions dir, `python3.N` in every other searched dir, then
+    the running interpreter (not a place: the fast path's stamp does not cover it)."""
+    versions = places.pyenv_versions()
+    for name in places.search_dirs(request):
+        directory = Path(name)
+        if not directory.is_dir():
             continue
-        for minor in range(8, 20):
+        if name == versions:
+            for entry in sorted(directory.iterdir()):
+                exe = entry / "bin" / "python3"
+                if _VERSION.match(entry.name) and exe.exists():
+                    yield exe, entry.name
+            continue
+        for minor in _MINORS:
             exe = directory / f"python3.{minor}"
             if exe.exists():
                 yield exe, f"3.{minor}"

@@ -22,13 +22,13 @@ import stat as statmod
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from poorenv.discover import places
 from poorenv.paths import (
     CONFIG_NAME,
     DEFAULT_ENV_PATH,
     MARKER,
     STATE,
     STATE_DIR,
-    is_env,
     loads_toml,
 )
 
@@ -53,17 +53,9 @@ def stat_of(path: str) -> list[int] | None:
 
 
 def discovery_dirs(request: str) -> list[str]:
-    """Where a version request looks for interpreters (see interpreter._candidates)."""
-    if "/" in request or request.startswith(("~", ".")):
-        return []
-    root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
-    dirs = [os.path.join(root, "versions")]
-    for entry in os.environ.get("PATH", "").split(os.pathsep):
-        # An env's own bin (on PATH once activated) is never a place to find a base.
-        if entry and not is_env(os.path.join(entry, os.pardir)):
-            dirs.append(entry)
-    dirs += ["/usr/local/bin", "/usr/bin", "/opt/python/bin"]
-    return sorted(set(dirs))
+    """The directories discovery searches for `request` (places.search_dirs), in search order:
+    a changed order may change which of two equal interpreters is found."""
+    return places.search_dirs(request)
 
 
 def take(
