@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from packaging.utils import canonicalize_name
+
 from poorenv import __version__
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import LockError
 from poorenv.lock.lockfile import Lock, redact
-from poorenv.state.env import normalize
 
 
 def artifacts(
@@ -48,7 +49,7 @@ def artifacts(
                 hint="check pip's index configuration (the export needs the index)",
             )
         data = json.loads(report.read_text(encoding="utf-8"))
-    return {normalize(item["metadata"]["name"]): item for item in data.get("install", [])}
+    return {canonicalize_name(item["metadata"]["name"]): item for item in data.get("install", [])}
 
 
 def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter) -> str:
@@ -62,7 +63,7 @@ def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter
     )
     packages = []
     for package in lock.packages:
-        item = found.get(normalize(package.name))
+        item = found.get(canonicalize_name(package.name))
         if item is None:
             raise LockError(f"pip found no file for {package.name}=={package.version}")
         entry: dict[str, Any] = {"name": package.name, "version": package.version}
