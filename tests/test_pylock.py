@@ -85,7 +85,7 @@ def test_a_local_wheel_and_a_remote_sdist(tmp_path: Path) -> None:
     }
 
 
-def test_credentials_are_stripped_and_names_matched_in_any_spelling() -> None:
+def test_credentials_are_stripped_from_urls() -> None:
     url = "https://user:secret@example.invalid/simple/zope.interface-6.0-py3-none-any.whl"
     found = {"zope-interface": entry("zope.interface", url, hashes={"sha256": HEX})}
     text = render(a_lock(pin("zope-interface", "6.0")), found, BASE)
