@@ -10,7 +10,6 @@ and distributions against the lock.
 from __future__ import annotations
 
 import base64
-import csv
 import filecmp
 import hashlib
 import json
@@ -24,7 +23,8 @@ from typing import Any
 from poorenv.discover.interpreter import Interpreter
 from poorenv.lock.lockfile import Lock
 from poorenv.plan.layout import Layout
-from poorenv.state.env import read_distributions, read_marker
+from poorenv.state.env import read_marker
+from poorenv.state.site import Distribution, SitePackages
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
@@ -75,7 +75,10 @@ class Report:
         return "\n".join(lines)
 
 
-def examine(layout: Layout, base: Interpreter, lock: Lock | None) -> Report:
+def examine(
+    layout: Layout, base: Interpreter, lock: Lock | None, site: SitePackages | None = None
+) -> Report:
+    """Audit the env of `layout`; `site` is a snapshot of its site-packages, read when None."""
     env = layout.env
     if not env.is_dir() or read_marker(env) is None:
         problem = Problem("no-env", f"{env} is not a poorenv env (no marker)", SYNC, str(env))
@@ -84,8 +87,10 @@ def examine(layout: Layout, base: Interpreter, lock: Lock | None) -> Report:
     problems += _links(layout, base)
     problems += _interpreter(layout, base)
     problems += _sys_path(layout, base)
-    problems += _records(layout)
-    problems += _distributions(layout, lock)
+    if site is None:
+        site = SitePackages.read(layout.site_dirs)
+    problems += _records(site)
+    problems += _distributions(site, lock)
     checked = ("links", "interpreter", "sys.path", "RECORD hashes", "distributions")
     return Report(env, tuple(problems), checked)
 
@@ -232,49 +237,41 @@ def _pth_entries(path: list[str]) -> dict[str, str]:
 # --- installed files -----------------------------------------------------------------------------
 
 
-def _records(layout: Layout) -> Iterator[Problem]:
-    for site in layout.site_dirs:
-        try:
-            names = sorted(os.listdir(site))
-        except OSError:
-            continue
-        for name in names:
-            record = site / name / "RECORD"
-            if name.endswith(".dist-info") and record.is_file():
-                yield from _check_record(site, name[: -len(".dist-info")], record)
+def _records(site: SitePackages) -> Iterator[Problem]:
+    for dist in site:
+        yield from _check_record(dist)
 
 
-def _check_record(site: Path, dist: str, record: Path) -> Iterator[Problem]:
-    with record.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle))
-    for row in rows:
+def _check_record(dist: Distribution) -> Iterator[Problem]:
+    name = dist.dist_info.name[: -len(".dist-info")]
+    for row in dist.record_rows():
         if len(row) < 2 or not row[1] or "=" not in row[1]:
             continue  # RECORD itself, bytecode: no hash
-        path = os.path.normpath(site / row[0])
+        path = os.path.normpath(dist.site / row[0])
         algorithm, _, expected = row[1].partition("=")
         try:
             digest = hashlib.new(algorithm, Path(path).read_bytes()).digest()
         except FileNotFoundError:
-            yield Problem("missing-file", f"{path} of {dist} is missing", REBUILD, path)
+            yield Problem("missing-file", f"{path} of {name} is missing", REBUILD, path)
             continue
         except (OSError, ValueError):
             continue
         if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != expected:
             yield Problem(
-                "modified-file", f"{path} of {dist} does not match its RECORD hash", REBUILD, path
+                "modified-file", f"{path} of {name} does not match its RECORD hash", REBUILD, path
             )
 
 
 # --- distributions -------------------------------------------------------------------------------
 
 
-def _distributions(layout: Layout, lock: Lock | None) -> Iterator[Problem]:
+def _distributions(site: SitePackages, lock: Lock | None) -> Iterator[Problem]:
     """What the planner would install or remove, as problems (one comparison, the planner's)."""
     from poorenv.plan.actions import InstallPackages, RemovePackages
     from poorenv.plan.planner import package_actions
 
-    installed, broken = read_distributions(layout.site_dirs)
-    for path in broken:
+    installed = site.versions()
+    for path in site.broken:
         yield Problem("broken-install", f"{path}: an interrupted install", SYNC, str(path))
     if lock is None:
         yield Problem("no-lock", "no poorenv.lock to compare the distributions with", SYNC)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from poorenv.discover.interpreter import PLACEHOLDER, Interpreter
 from poorenv.errors import EnvError
@@ -25,6 +26,7 @@ from poorenv.plan.actions import (
 from poorenv.plan.layout import PYVENV_CFG_TEXT, build_layout
 from poorenv.plan.planner import desired_record, marker_for, plan, text_file_paths
 from poorenv.state.env import Entry, EnvState, MirrorState
+from poorenv.state.site import Distribution, SitePackages
 from tests.fakes import fake_base
 
 ENV = Path("/work/project/.poorenv")
@@ -38,6 +40,17 @@ def mirrors(
     stdlib = MirrorState(BASE_FILES, BASE_DIRS, env_entries or {})
     return {"stdlib": stdlib, "include": MirrorState(frozenset({"Python.h"}), frozenset(), {
         "Python.h": Entry("link", target=f"{base.include}/Python.h")})}  # fmt: skip
+
+
+def installed(versions: dict[str, str]) -> SitePackages:
+    """A site-packages snapshot holding `versions` (normalised names), as the reader makes it."""
+    site = ENV / "lib" / "python3.12" / "site-packages"
+    dists = {
+        name: Distribution(canonicalize_name(name), version, site / f"{name}-{version}.dist-info",
+                           site)
+        for name, version in versions.items()
+    }  # fmt: skip
+    return SitePackages((site,), dists)
 
 
 HASH = "sha256:" + "c" * 64
@@ -72,7 +85,7 @@ def synced_state(base: Interpreter, lock: Lock | None = None) -> EnvState:
         entries=entries,
         texts=texts,
         mirrors=mirrors(base, env_mirror),
-        distributions={p.name: p.version for p in (lock or a_lock()).packages},
+        site=installed({p.name: p.version for p in (lock or a_lock()).packages}),
     )
 
 
@@ -204,8 +217,8 @@ def test_package_changes_each_say_why() -> None:
     pins = [("flask", "3.0.0"), ("six", "1.0"), ("click", "8.1.7")]
     old = a_lock(PIP, *(LockedPackage(name, version, (HASH,)) for name, version in pins))
     state = dataclasses.replace(
-        synced_state(base, old), distributions={"pip": "24.0", "flask": "3.0.0", "six": "1.0",
-                                                "click": "8.1.7", "extra": "1.0"})  # fmt: skip
+        synced_state(base, old), site=installed({"pip": "24.0", "flask": "3.0.0", "six": "1.0",
+                                                "click": "8.1.7", "extra": "1.0"}))  # fmt: skip
     other = "sha256:" + "d" * 64
     new = a_lock(LockedPackage("pip", "24.0", (other,)), LockedPackage("flask", "3.1.0", (HASH,)),
                  LockedPackage("click", "8.0.0", (HASH,)), LockedPackage("attrs", "23.1", (HASH,)),
@@ -227,7 +240,7 @@ def test_package_changes_each_say_why() -> None:
 
 def test_without_a_lock_packages_are_left_alone_and_the_problem_is_told() -> None:
     base = fake_base()
-    state = dataclasses.replace(synced_state(base), distributions={"pip": "24.0", "x": "1"})
+    state = dataclasses.replace(synced_state(base), site=installed({"pip": "24.0", "x": "1"}))
     result = plan(build_layout(ENV, base), base, state, None, "poorenv.lock is missing")
     assert result.is_empty()
     assert not result.in_sync

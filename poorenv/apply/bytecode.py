@@ -14,11 +14,11 @@ import io
 import logging
 import os
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from poorenv import paths
-from poorenv.state.env import normalize
+from poorenv.state.site import Distribution, SitePackages
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,17 @@ sys.exit(0 if ok else 1)
 def compile_distributions(
     python: Path, site_dirs: Iterable[Path], names: Iterable[str], cache_tag: str
 ) -> dict[Path, str]:
-    """Compile the modules of the distributions `names`; returns the RECORD files to rewrite
-    (path -> new text, with the bytecode listed). The caller writes them."""
-    found = list(_records(site_dirs, {normalize(n) for n in names}))
+    """Compile the modules of the distributions `names`, just installed into `site_dirs` (read
+    afresh, through `state.site`); returns the RECORD files to rewrite. The caller writes them."""
+    return compile_bytecode(python, SitePackages.read(site_dirs).select(names), cache_tag)
+
+
+def compile_bytecode(
+    python: Path, distributions: Iterable[Distribution], cache_tag: str
+) -> dict[Path, str]:
+    """Compile the modules of `distributions`; returns the RECORD files to rewrite (path -> new
+    text, with the bytecode listed). The caller writes them."""
+    found = _records(distributions)
     modules = [
         _pyc_of(site, row[0], cache_tag)
         for site, _, rows in found
@@ -78,24 +86,10 @@ def compile_distributions(
     return updates
 
 
-def _records(
-    site_dirs: Iterable[Path], wanted: set[str]
-) -> Iterator[tuple[Path, Path, list[list[str]]]]:
-    """(site dir, RECORD, its rows) of each wanted distribution."""
-    for site in dict.fromkeys(site_dirs):
-        try:
-            entries = os.listdir(site)
-        except OSError:
-            continue
-        for entry in entries:
-            record = site / entry / "RECORD"
-            if (
-                entry.endswith(".dist-info")
-                and normalize(entry.split("-", 1)[0]) in wanted
-                and record.is_file()
-            ):
-                with record.open(encoding="utf-8", newline="") as handle:
-                    yield site, record, list(csv.reader(handle))
+def _records(distributions: Iterable[Distribution]) -> list[tuple[Path, Path, list[list[str]]]]:
+    """(site dir, RECORD, its rows) of each distribution that has a readable RECORD."""
+    found = [(dist.site, dist.record, dist.record_rows()) for dist in distributions]
+    return [(site, record, rows) for site, record, rows in found if rows]
 
 
 def _pyc_of(site: Path, module: str, cache_tag: str) -> tuple[str, str]:

@@ -29,8 +29,14 @@ def wheel_dir(base: Interpreter) -> Path:
 
 
 def find_wheels(directory: Path, tools: tuple[str, ...]) -> dict[str, Path]:
-    """The newest wheel of each tool in `directory`."""
-    found: dict[str, tuple[tuple[int, ...], Path]] = {}
+    """The newest wheel of each tool in `directory`, by version order (23.10 after 23.9).
+
+    A file whose name is not a valid wheel name is skipped.
+    """
+    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+    from packaging.version import Version
+
+    found: dict[str, tuple[Version, Path]] = {}
     try:
         names = os.listdir(directory)
     except OSError:
@@ -38,16 +44,13 @@ def find_wheels(directory: Path, tools: tuple[str, ...]) -> dict[str, Path]:
     for name in names:
         if not name.endswith(".whl"):
             continue
-        tool, version = name.split("-")[:2]
-        if tool in tools:
-            key = _version_key(version)
-            if tool not in found or key > found[tool][0]:
-                found[tool] = (key, directory / name)
+        try:
+            tool, version, _, _ = parse_wheel_filename(name)
+        except InvalidWheelFilename:
+            continue
+        if tool in tools and (tool not in found or version > found[tool][0]):
+            found[tool] = (version, directory / name)
     return {tool: path for tool, (_, path) in found.items()}
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
 
 
 def seed_wheels(base: Interpreter, tools: tuple[str, ...]) -> dict[str, Path]:

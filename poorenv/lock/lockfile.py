@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
 from poorenv.errors import ConfigError, LockError
-from poorenv.state.env import normalize
 
 if TYPE_CHECKING:
     from poorenv.config import Config, IndexConfig
@@ -184,6 +183,8 @@ def read_lock(path: Path) -> Lock | None:
 
 
 def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
+    from packaging.utils import canonicalize_name
+
     def bad(where: str, what: str) -> LockError:
         return LockError(
             f"{path}: {where}: {what}", hint="run `poorenv lock` to make the lock again"
@@ -232,7 +233,7 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         markers = table.get("markers")
         if markers is not None and not isinstance(markers, str):
             raise bad(f"{where} ({name}) markers", "not a string")
-        packages.append(LockedPackage(normalize(name), pin, tuple(hashes), markers))
+        packages.append(LockedPackage(canonicalize_name(name), pin, tuple(hashes), markers))
     lock = Lock(
         input_hash=input_hash,
         interpreter=interpreter,
@@ -338,6 +339,7 @@ def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | 
 def parse_requirements(text: str) -> list[LockedPackage]:
     """The pins of a hash-pinned requirements file, as pip-compile writes them."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
 
     packages: list[LockedPackage] = []
     for line in _logical_lines(text):
@@ -356,7 +358,9 @@ def parse_requirements(text: str) -> list[LockedPackage]:
         if len(pins) != 1 or not hashes:
             raise LockError(f"pip-compile wrote an unpinned or unhashed requirement: {spec!r}")
         markers = str(req.marker) if req.marker else None
-        packages.append(LockedPackage(normalize(req.name), pins[0].version, tuple(hashes), markers))
+        packages.append(
+            LockedPackage(canonicalize_name(req.name), pins[0].version, tuple(hashes), markers)
+        )
     return sorted(packages, key=lambda p: p.name)
 
 

@@ -15,11 +15,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from packaging.markers import InvalidMarker, Marker
+from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock, PylockValidationError
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
 from poorenv import __version__
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import LockError
 from poorenv.lock.lockfile import Lock, redact
-from poorenv.state.env import normalize
 
 
 def artifacts(
@@ -48,11 +53,12 @@ def artifacts(
                 hint="check pip's index configuration (the export needs the index)",
             )
         data = json.loads(report.read_text(encoding="utf-8"))
-    return {normalize(item["metadata"]["name"]): item for item in data.get("install", [])}
+    return {canonicalize_name(item["metadata"]["name"]): item for item in data.get("install", [])}
 
 
 def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter) -> str:
-    """The pylock.toml text (pure)."""
+    """The pylock.toml text (pure): `lock`'s packages with the files `found` by pip, as
+    packaging.pylock's dataclasses, validated by packaging before they are written."""
     import tomli_w
 
     system, _, machine = base.platform.partition("-")
@@ -62,33 +68,41 @@ def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter
     )
     packages = []
     for package in lock.packages:
-        item = found.get(normalize(package.name))
+        item = found.get(canonicalize_name(package.name))
         if item is None:
             raise LockError(f"pip found no file for {package.name}=={package.version}")
-        entry: dict[str, Any] = {"name": package.name, "version": package.version}
-        if package.markers:
-            entry["marker"] = package.markers
         artifact = _artifact(package.name, item["download_info"])
-        if artifact["name"].endswith(".whl"):
-            entry["wheels"] = [artifact]
-        else:
-            entry["sdist"] = artifact
-        packages.append(entry)
-    data: dict[str, Any] = {
-        "lock-version": "1.0",
-        "environments": [environment],
-        "requires-python": f"=={base.xy}.*",
-        "created-by": "poorenv",
-        "packages": packages,
-    }
+        try:
+            packages.append(
+                Package(
+                    name=canonicalize_name(package.name),
+                    version=Version(package.version),
+                    marker=Marker(package.markers) if package.markers else None,
+                    wheels=[artifact] if isinstance(artifact, PackageWheel) else None,
+                    sdist=artifact if isinstance(artifact, PackageSdist) else None,
+                )
+            )
+        except (InvalidVersion, InvalidMarker) as exc:
+            raise LockError(f"{package.name} in poorenv.lock: {exc}") from None
+    document = Pylock(
+        lock_version=Version("1.0"),
+        environments=[Marker(environment)],
+        requires_python=SpecifierSet(f"=={base.xy}.*"),
+        created_by="poorenv",
+        packages=packages,
+    )
+    try:
+        document.validate()
+    except PylockValidationError as exc:
+        raise LockError(f"the pylock.toml would not be valid: {redact(str(exc))}") from None
     header = (
         f"# PEP 751 lock exported from poorenv.lock by poorenv {__version__}"
         f" for {base.implementation} {base.xy} ({base.platform}).\n"
     )
-    return header + tomli_w.dumps(data, multiline_strings=False)
+    return header + tomli_w.dumps(dict(document.to_dict()), multiline_strings=False)
 
 
-def _artifact(name: str, info: Mapping[str, Any]) -> dict[str, Any]:
+def _artifact(name: str, info: Mapping[str, Any]) -> PackageWheel | PackageSdist:
     """A PEP 751 wheel or sdist entry from pip's `download_info` of the file it picked."""
     url = _strip_credentials(info["url"])
     where = unquote(urlsplit(url).path)
@@ -102,10 +116,11 @@ def _artifact(name: str, info: Mapping[str, Any]) -> dict[str, Any]:
         hashes = {"sha256": _sha256(Path(where))}
     if not hashes:
         raise LockError(f"no hash known for the file of {name}: {redact(url)}")
-    artifact: dict[str, Any] = {"name": where.rsplit("/", 1)[-1]}
-    artifact["path" if local else "url"] = where if local else url
-    artifact["hashes"] = hashes
-    return artifact
+    filename = where.rsplit("/", 1)[-1]
+    kind = PackageWheel if filename.endswith(".whl") else PackageSdist
+    if local:
+        return kind(name=filename, path=where, hashes=hashes)
+    return kind(name=filename, url=url, hashes=hashes)
 
 
 def _sha256(path: Path) -> str:

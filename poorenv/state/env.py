@@ -1,6 +1,6 @@
 """Reading what is on disk: the env as it is, and the base directories it mirrors.
 
-Only reads. Never starts an interpreter: installed distributions come from `*.dist-info` names.
+Only reads. Never starts an interpreter. Installed distributions are read by `state.site`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 from poorenv.plan.layout import BYTECODE_DIR, MARKER, STATE, STATE_DIR, Layout, Mirror, state_dir
 from poorenv.state.record import EnvRecord
+from poorenv.state.site import SitePackages
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,20 @@ class EnvState:
     entries: Mapping[Path, Entry] = field(default_factory=dict)
     texts: Mapping[Path, str | None] = field(default_factory=dict)
     mirrors: Mapping[str, MirrorState] = field(default_factory=dict)
-    distributions: Mapping[str, str] = field(default_factory=dict)  # name -> version
-    broken: tuple[Path, ...] = ()  # .dist-info dirs without RECORD: interrupted installs
+    site: SitePackages = field(default_factory=SitePackages)  # the one scan of site-packages
 
     def entry(self, path: Path) -> Entry:
         return self.entries.get(path, MISSING)
+
+    @property
+    def distributions(self) -> dict[str, str]:
+        """Installed distributions: normalised name -> version."""
+        return self.site.versions()
+
+    @property
+    def broken(self) -> tuple[Path, ...]:
+        """Leftovers of interrupted installs and uninstalls (see `SitePackages`)."""
+        return self.site.broken
 
 
 def entry_of(path: Path) -> Entry:
@@ -103,7 +113,6 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
     watched = [layout.exe, *(p for p, _ in layout.symlinks), *layout.site_dirs, layout.pyvenv_cfg]
     entries = {path: entry_of(path) for path in watched}
     texts = {path: read_text(path) for path in (layout.pyvenv_cfg, *text_files)}
-    distributions, broken = read_distributions(layout.site_dirs)
     saved = read_json(sdir / STATE)
     return EnvState(
         path=env,
@@ -116,8 +125,7 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         entries=entries,
         texts=texts,
         mirrors={m.name: read_mirror(m, layout.site_dirs) for m in layout.mirrors},
-        distributions=distributions,
-        broken=broken,
+        site=SitePackages.read(layout.site_dirs),
     )
 
 
@@ -179,48 +187,6 @@ def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry])
                 out[child] = Entry("file")
             else:
                 out[child] = Entry("other")
-
-
-def read_distributions(site_dirs: tuple[Path, ...]) -> tuple[dict[str, str], tuple[Path, ...]]:
-    """Installed distributions by normalised name, from their `.dist-info` directory names.
-
-    pip writes a distribution's RECORD last: a `.dist-info` without one is an install that was
-    interrupted, returned apart as broken. So are entries whose name starts with "~": pip's
-    stash of what it was uninstalling when it was killed.
-    """
-    found: dict[str, str] = {}
-    broken: list[Path] = []
-    for site in site_dirs:
-        try:
-            names = os.listdir(site)
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith("~"):
-                broken.append(site / name)
-                continue
-            if name.endswith(".dist-info") and "-" in name:
-                if not os.path.exists(os.path.join(site, name, "RECORD")):
-                    broken.append(site / name)
-                    continue
-                dist, version = name[: -len(".dist-info")].split("-", 1)
-                found[normalize(dist)] = version
-    return found, tuple(sorted(broken))
-
-
-def normalize(name: str) -> str:
-    """PEP 503 name normalisation, without importing packaging on the fast path."""
-    out = []
-    previous_sep = False
-    for char in name.lower():
-        if char in "-_.":
-            if not previous_sep:
-                out.append("-")
-            previous_sep = True
-        else:
-            out.append(char)
-            previous_sep = False
-    return "".join(out)
 
 
 def is_bytecode(rel: str) -> bool:
