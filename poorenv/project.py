@@ -108,10 +108,13 @@ class Project:
         """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
         stale lock, "frozen" installs the lock as it is."""
         from poorenv.apply.applier import Applier
-        from poorenv.apply.installers import get_installer
+        from poorenv.apply.installers import make_installer
 
-        installer = installer or self.config.installer
-        get_installer(installer, self.layout.exe, self.base)  # a missing uv fails before anything
+        index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
+        # Made once, before the lock is taken: a missing uv fails before anything changes.
+        chosen = make_installer(
+            installer or self.config.installer, self.layout.exe, self.base, index_args
+        )
         with env_lock(self.env, waiting):
             lock = require_lock(self.lock_path) if mode == "frozen" else read_lock(self.lock_path)
             problem = stale_reason(lock, self.config, self.base)
@@ -133,11 +136,8 @@ class Project:
             if lock is None:  # pragma: no cover - a missing lock is always a problem above
                 raise LockError(f"{self.lock_path}: missing")
             current = self.plan(lock, frozen=True)
-            index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
             fresh = stale_reason(lock, self.config, self.base) is None
-            applier = Applier(
-                self.env, self.base, index_args, lambda: self._stamp(fresh), installer
-            )
+            applier = Applier(self.env, self.base, index_args, lambda: self._stamp(fresh), chosen)
             done = applier.apply(current, progress, step)
             if current.is_empty():
                 state = read_json(state_dir(self.env) / STATE) or {}
