@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv import _run, paths
+from poorenv._fs import atomic_write
 from poorenv.errors import InterpreterError
 
 PROBE = Path(__file__).parent.parent / "_data" / "probe.py"
@@ -126,8 +127,6 @@ def _read_cache(cache_file: Path, key: str) -> Interpreter | None:
 
 def _write_cache(cache_file: Path, key: str, facts: Interpreter) -> None:
     data = {"format": PROBE_FORMAT, "key": key, "facts": asdict(facts)}
-    from poorenv._fs import atomic_write
-
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(cache_file, json.dumps(data, sort_keys=True))
