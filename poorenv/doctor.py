@@ -14,12 +14,12 @@ import filecmp
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from poorenv._run import ToolError, run
 from poorenv.discover.interpreter import Interpreter
 from poorenv.lock.lockfile import Lock
 from poorenv.plan.layout import Layout
@@ -199,12 +199,9 @@ def _why_on_path(entry: str, facts: dict[str, Any], added: dict[str, str]) -> tu
 
 def _probe_path(argv: list[str], environ: dict[str, str]) -> dict[str, Any] | None:
     try:
-        out = subprocess.run(
-            [*argv, "-c", _PATH_PROBE],
-            env=environ, capture_output=True, text=True, check=True, timeout=60,
-        )  # fmt: skip
+        out = run([*argv, "-c", _PATH_PROBE], what="sys.path probe", env=environ, timeout=60)
         data: dict[str, Any] = json.loads(out.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError):
+    except (ToolError, ValueError):
         return None
     return data
 

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from poorenv.discover import interpreter
+from poorenv import _run
 from poorenv.discover.find import find_interpreter
 from poorenv.discover.interpreter import probe
 from poorenv.errors import InterpreterError
@@ -27,10 +27,10 @@ def test_probe_answer_is_cached_by_stat(monkeypatch: pytest.MonkeyPatch) -> None
     exe = INTERPRETERS[0][1]
     first = probe(exe)
 
-    def no_subprocess(*args: object, **kwargs: object) -> None:
+    def no_process(*args: object, **kwargs: object) -> None:
         raise AssertionError("the probe ran again")
 
-    monkeypatch.setattr(interpreter.subprocess, "run", no_subprocess)
+    monkeypatch.setattr(_run, "_spawn", no_process)
     assert probe(exe) == first
 
 
@@ -40,14 +40,14 @@ def test_changed_executable_is_probed_again(tmp_path: Path) -> None:
     link.symlink_to(exe)
     probe(link)
     calls = []
-    real_run = subprocess.run
+    real_spawn = _run._spawn
 
-    def counting(*args: object, **kwargs: object) -> object:
+    def counting(*args: Any, **kwargs: Any) -> _run.Result:
         calls.append(args)
-        return real_run(*args, **kwargs)  # type: ignore[call-overload]
+        return real_spawn(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(interpreter.subprocess, "run", counting)
+        mp.setattr(_run, "_spawn", counting)
         link.unlink()
         link.symlink_to(INTERPRETERS[-1][1])  # same path, another interpreter behind it
         facts = probe(link)

@@ -19,10 +19,10 @@ from poorenv.lock.lockfile import (
     input_hash,
     parse_requirements,
     read_lock,
-    redact,
     stale_reason,
     write_lock,
 )
+from poorenv.redact import redact
 from tests.conftest import ROOT
 from tests.fakes import fake_base
 

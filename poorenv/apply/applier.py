@@ -12,10 +12,9 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from poorenv.apply.installers import get_installer
+from poorenv.apply.installers import Installer, InstallerError, make_installer
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ApplyError, EnvError
-from poorenv.lock.lockfile import redact
 from poorenv.plan.actions import (
     Action,
     ClearEnv,
@@ -47,12 +46,13 @@ class Applier:
         base: Interpreter,
         index_args: tuple[str, ...] = (),
         stamp: Callable[[], dict[str, Any]] | None = None,
-        installer: str = "pip",
+        installer: Installer | None = None,
     ) -> None:
         self.env = env
         self.base = base
-        # Looked up now, so that a missing uv is an error before anything changes.
-        self.installer = get_installer(installer, env / "bin" / base.exe_name, base)
+        self.installer = installer or make_installer(
+            "pip", env / "bin" / base.exe_name, base, index_args
+        )
         self.index_args = index_args  # pip's index options from [index]; may hold credentials
         self.stamp = stamp  # measures the fast path's stamp, after every other write
         self._handlers: dict[type[Action], Callable[[Any], None]] = {
@@ -189,27 +189,16 @@ class Applier:
             _atomic_write(path, text)
 
     def _install_packages(self, action: InstallPackages) -> None:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="poorenv-install-") as tmp:
-            requirements = Path(tmp, "requirements.txt")
-            requirements.write_text("\n".join(action.requirements) + "\n", encoding="utf-8")
-            before = self._install_targets()
-            result = self.installer.install(requirements, action.reinstall, self.index_args)
-        if result.returncode != 0:
+        before = self._install_targets()
+        try:
+            records = self.installer.install(action.requirements, action.reinstall)
+        except InstallerError:
             # The installer rolls back what it uninstalled; what it had begun to add goes here.
             for path in self._install_targets() - before:
                 _remove(path)
-            raise _installer_failure("installing packages", result.stderr)
-        if self.installer.leaves_bytecode_to_poorenv:
-            from poorenv.apply.bytecode import compile_distributions
-
-            paths = self.base.env_paths(self.env)
-            sites = [Path(paths["purelib"]), Path(paths["platlib"])]
-            names = [change.name for change in action.changes]
-            python, tag = self.installer.python, self.base.cache_tag
-            for record, text in compile_distributions(python, sites, names, tag).items():
-                _atomic_write(self._inside(record), text)
+            raise
+        for record, text in records.items():  # RECORDs with the bytecode poorenv compiled
+            _atomic_write(self._inside(record), text)
 
     def _remove_broken(self, action: RemoveBroken) -> None:
         self._owned()
@@ -218,9 +207,7 @@ class Applier:
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self._owned()
-        result = self.installer.uninstall(action.names)
-        if result.returncode != 0:
-            raise _installer_failure("removing packages", result.stderr)
+        self.installer.uninstall(action.names)
 
     def _install_targets(self) -> set[Path]:
         """The entries of the directories pip installs into (site dirs, scripts, headers)."""
@@ -339,38 +326,6 @@ def _atomic_write(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         _remove(tmp)
-
-
-def _installer_failure(what: str, stderr: str) -> ApplyError:
-    """One line for what pip or uv said went wrong."""
-    import re
-
-    text = redact(stderr)
-    log.debug("the installer said:\n%s", text)
-    if "DO NOT MATCH THE HASHES" in text or "Hash mismatch" in text:
-        culprits = [
-            line.strip().split(" from ")[0]
-            for line in text.splitlines()
-            if line.startswith("    ") and "==" in line
-        ] + re.findall(r"Hash mismatch for `([^`]+)`", text)
-        named = f" for {', '.join(dict.fromkeys(culprits))}" if culprits else ""
-        return ApplyError(
-            f"{what}: hash mismatch{named}: the downloaded file matches no hash in poorenv.lock;"
-            " nothing was installed",
-            hint="if the lock was edited by hand, run `poorenv lock` again; otherwise the index"
-            " serves another file than the one locked",
-        )
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith(("ERROR:", "error:", "Caused by:"))]
-    detail = (errors or lines or ["the installer failed"])[-1]
-    for prefix in ("ERROR: ", "error: ", "Caused by: "):
-        detail = detail.removeprefix(prefix)
-    hint = "--debug shows the installer's output"
-    if "[Errno 28]" in detail or "No space left" in detail:
-        hint = _os_hint(OSError(errno.ENOSPC, "")) or hint
-    elif any(s in detail for s in ("[Errno 30]", "[Errno 13]", "Read-only", "ermission denied")):
-        hint = _os_hint(OSError(errno.EROFS, "")) or hint
-    return ApplyError(f"{what}: {detail}", hint=hint)
 
 
 def _os_hint(exc: OSError) -> str | None:

@@ -3,24 +3,20 @@
 pip compiles one file after another while it installs. poorenv installs with `--no-compile`
 and then compiles the new distributions' modules with compileall in the env's own
 interpreter, one process per core. The `.pyc` files are added to each distribution's RECORD
-(without hash, as pip records them), so that uninstalling removes them too. The caller (the
-applier, the only writer) writes the new RECORD files.
+(without hash, as pip records them), so that uninstalling removes them too. The new RECORD
+texts go back through the pip installer to the applier, the only writer.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from poorenv import paths
+from poorenv._run import run
 from poorenv.state.site import Distribution, SitePackages
-
-log = logging.getLogger(__name__)
 
 # Run by the env's interpreter; file names on stdin. (`compileall -j` parallelises directories
 # only: a list of files given with -i is compiled one after another.)
@@ -63,12 +59,8 @@ def compile_bytecode(
     if not modules:
         return {}
     listing = "".join(f"{source}\n" for source, _ in modules)
-    result = subprocess.run(
-        [str(python), "-c", _COMPILE],
-        input=listing, capture_output=True, text=True, check=False, env=paths.clean_environ(),
-    )  # fmt: skip
-    if result.returncode != 0:  # a module that does not compile: pip shrugs too
-        log.debug("compileall said:\n%s", result.stdout + result.stderr)
+    # check=False: a module that does not compile is no failure (pip shrugs too); _run logs it.
+    run([str(python), "-c", _COMPILE], what="compiling bytecode", input=listing, check=False)
     updates: dict[Path, str] = {}
     for site, record, rows in found:
         listed = {row[0] for row in rows if row}

@@ -4,68 +4,163 @@ Both are driven by poorenv's plan: they get exactly the hash-pinned lines to ins
 `--no-deps`, or exactly the names to remove. pip runs from its cached wheel inside the env's
 interpreter; uv is the binary of the `uv` package (`pip install poorenv[uv]`), pointed at the
 env's interpreter with `--python` (it then needs no `--system`: the env is its own prefix).
+
+Each installer owns reading its tool's output: a failure becomes one `InstallerError` line
+(hash mismatches name the package, a full disk or a read-only env gets its hint). Neither
+writes poorenv's own files: the pip installer returns the RECORD files to rewrite and the
+applier writes them.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from poorenv import paths
+from poorenv._run import Result, ToolError, last_error_line, run
 from poorenv.apply import pipwheel
 from poorenv.errors import ApplyError
+from poorenv.redact import redact
 
 if TYPE_CHECKING:
     from poorenv.discover.interpreter import Interpreter
 
 log = logging.getLogger(__name__)
 
+INSTALLING = "installing packages"
+REMOVING = "removing packages"
+_DEBUG_HINT = "--debug shows the installer's output"
+_NO_OUTPUT = "the installer failed"
+# The same words as the applier's hints for an OSError of its own.
+_DISK_HINT = "free some disk space, then run `poorenv sync` again"
+_WRITABLE_HINT = "the env directory must be writable by you"
+_HASH_HINT = (
+    "if the lock was edited by hand, run `poorenv lock` again; otherwise the index"
+    " serves another file than the one locked"
+)
 
-@dataclass(frozen=True)
-class Installer:
-    name: str
-    python: Path  # the env's interpreter
-    base: Interpreter
-    uv: str | None = None  # the uv binary, for name == "uv"
+
+class InstallerError(ApplyError):
+    """pip or uv failed: one line saying what went wrong, and a hint."""
+
+
+class Installer(Protocol):
+    """What the applier needs from a package installer."""
 
     @property
-    def leaves_bytecode_to_poorenv(self) -> bool:
-        """pip runs with --no-compile and poorenv compiles on every core afterwards; uv, like
-        `uv pip sync`, leaves bytecode to Python."""
-        return self.uv is None
+    def name(self) -> str:
+        """ "pip" or "uv": the name poorenv.toml and `--installer` use."""
+        ...
 
-    def install(
-        self, requirements: Path, reinstall: bool, index_args: tuple[str, ...]
-    ) -> subprocess.CompletedProcess[str]:
-        if self.uv:
-            cmd = [
-                self.uv, "pip", "install", "--python", str(self.python), "--require-hashes",
-                "--no-deps", *(["--reinstall"] if reinstall else []), *index_args,
-                "-r", str(requirements),
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        """Install hash-pinned requirement lines (`LockedPackage.requirement()`) with
+        `--require-hashes --no-deps` and the installer's index options.
+
+        Returns the RECORD files to rewrite (path -> new text); the caller writes them.
+        Raises InstallerError.
+        """
+        ...
+
+    def uninstall(self, names: Sequence[str]) -> None:
+        """Remove the distributions `names`. Raises InstallerError."""
+        ...
+
+
+@dataclass(frozen=True)
+class PipInstaller:
+    """pip from its cached wheel, run by the env's interpreter with `--no-compile`; the new
+    distributions are then compiled on every core (bytecode.py) and their RECORDs returned."""
+
+    python: Path  # ENV/bin/pythonX.Y (Layout.exe)
+    base: Interpreter
+    index_args: tuple[str, ...] = ()  # pip's options from [index]; may hold credentials
+    name: str = "pip"
+
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        with tempfile.TemporaryDirectory(prefix="poorenv-install-") as tmp:
+            listing = _write_requirements(Path(tmp), requirements)
+            args = [
+                # --no-compile: poorenv compiles afterwards, on every core (bytecode.py).
+                "install", "--require-hashes", "--no-deps", "--no-compile",
+                "--no-warn-script-location", "--no-warn-conflicts", "--root-user-action=ignore",
+                *(["--force-reinstall"] if reinstall else []), *self.index_args,
+                "-r", str(listing),
             ]  # fmt: skip
-            return _run(cmd)
-        args = [
-            # --no-compile: poorenv compiles afterwards, on every core (bytecode.py).
-            "install", "--require-hashes", "--no-deps", "--no-compile", "--no-warn-script-location",
-            "--no-warn-conflicts", "--root-user-action=ignore",
-            *(["--force-reinstall"] if reinstall else []), *index_args, "-r", str(requirements),
-        ]  # fmt: skip
-        return pipwheel.run_pip(self.python, self.base, args)
+            result = self._pip(args, INSTALLING)
+        if result.returncode != 0:
+            raise pip_failure(INSTALLING, result.stderr)
+        return self._compile([requirement_name(line) for line in requirements])
 
-    def uninstall(self, names: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-        if self.uv:
-            return _run([self.uv, "pip", "uninstall", "--python", str(self.python), *names])
-        args = ["uninstall", "--yes", "--root-user-action=ignore", *names]
-        return pipwheel.run_pip(self.python, self.base, args)
+    def uninstall(self, names: Sequence[str]) -> None:
+        result = self._pip(["uninstall", "--yes", "--root-user-action=ignore", *names], REMOVING)
+        if result.returncode != 0:
+            raise pip_failure(REMOVING, result.stderr)
+
+    def _pip(self, args: list[str], what: str) -> Result:
+        try:
+            return pipwheel.run_pip(self.python, self.base, args, what=what, check=False)
+        except ToolError as exc:
+            raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
+
+    def _compile(self, names: list[str]) -> dict[Path, str]:
+        from poorenv.apply.bytecode import compile_distributions
+
+        env_paths = self.base.env_paths(self.python.parent.parent)
+        sites = [Path(env_paths["purelib"]), Path(env_paths["platlib"])]
+        try:
+            return compile_distributions(self.python, sites, names, self.base.cache_tag)
+        except ToolError as exc:  # the packages are installed: bytecode is only a cache
+            log.warning("%s; Python will compile the new packages when it imports them", exc)
+            return {}
 
 
-def get_installer(name: str, python: Path, base: Interpreter) -> Installer:
-    """The installer called `name`; a clear error (before anything changes) if it is missing."""
+@dataclass(frozen=True)
+class UvInstaller:
+    """uv's `pip install` / `pip uninstall`, given the env's interpreter with `--python`; like
+    `uv pip sync`, it leaves bytecode to Python."""
+
+    python: Path  # ENV/bin/pythonX.Y
+    uv: str  # the uv binary
+    index_args: tuple[str, ...] = ()
+    name: str = "uv"
+
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        with tempfile.TemporaryDirectory(prefix="poorenv-install-") as tmp:
+            listing = _write_requirements(Path(tmp), requirements)
+            argv = [
+                self.uv, "pip", "install", "--python", str(self.python), "--require-hashes",
+                "--no-deps", *(["--reinstall"] if reinstall else []), *self.index_args,
+                "-r", str(listing),
+            ]  # fmt: skip
+            result = self._uv(argv, INSTALLING)
+        if result.returncode != 0:
+            raise uv_failure(INSTALLING, result.stderr)
+        return {}
+
+    def uninstall(self, names: Sequence[str]) -> None:
+        argv = [self.uv, "pip", "uninstall", "--python", str(self.python), *names]
+        result = self._uv(argv, REMOVING)
+        if result.returncode != 0:
+            raise uv_failure(REMOVING, result.stderr)
+
+    def _uv(self, argv: list[str], what: str) -> Result:
+        try:
+            return run(argv, what=what, check=False)
+        except ToolError as exc:
+            raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
+
+
+def make_installer(
+    name: str, python: Path, base: Interpreter, index_args: Sequence[str] = ()
+) -> Installer:
+    """The installer called `name` for the env of `python`; a missing uv is an ApplyError here,
+    before anything changes."""
     if name != "uv":
-        return Installer(name, python, base)
+        return PipInstaller(python, base, tuple(index_args))
     try:
         from uv import find_uv_bin  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
@@ -73,11 +168,62 @@ def get_installer(name: str, python: Path, base: Interpreter) -> Installer:
             'installer "uv": the uv package is not installed beside poorenv',
             hint="pip install 'poorenv[uv]', or use installer = \"pip\"",
         ) from None
-    return Installer(name, python, base, uv=str(find_uv_bin()))
+    return UvInstaller(python, str(find_uv_bin()), tuple(index_args))
 
 
-def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
-    log.info("running %s", " ".join(cmd))
-    return subprocess.run(
-        cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
+def requirement_name(line: str) -> str:
+    """The distribution name of a hash-pinned line (`name==version ; markers \\ --hash=...`)."""
+    return re.split(r"[=<>!~;\s\[]", line.strip(), maxsplit=1)[0]
+
+
+def _write_requirements(directory: Path, requirements: Sequence[str]) -> Path:
+    listing = directory / "requirements.txt"
+    listing.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    return listing
+
+
+# --- reading what the tools said -------------------------------------------------------------
+
+
+def pip_failure(what: str, stderr: str) -> InstallerError:
+    """One line for what pip said went wrong."""
+    if "DO NOT MATCH THE HASHES" in stderr:
+        # pip lists each culprit indented: "    alpha==1.0 from file:///...:"
+        culprits = [
+            line.strip().split(" from ")[0]
+            for line in stderr.splitlines()
+            if line.startswith("    ") and "==" in line
+        ]
+        return _hash_mismatch(what, culprits)
+    return _failure(what, last_error_line(stderr) if stderr.strip() else _NO_OUTPUT)
+
+
+def uv_failure(what: str, stderr: str) -> InstallerError:
+    """One line for what uv said went wrong (its last `error:` or `Caused by:` line)."""
+    if "Hash mismatch" in stderr:
+        return _hash_mismatch(what, re.findall(r"Hash mismatch for `([^`]+)`", stderr))
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith(("error:", "Caused by:"))]
+    detail = (causes or lines or [_NO_OUTPUT])[-1]
+    for prefix in ("error: ", "Caused by: "):
+        if detail.startswith(prefix):
+            detail = detail[len(prefix) :]
+    return _failure(what, redact(detail))
+
+
+def _hash_mismatch(what: str, culprits: list[str]) -> InstallerError:
+    named = f" for {', '.join(dict.fromkeys(culprits))}" if culprits else ""
+    return InstallerError(
+        redact(f"{what}: hash mismatch{named}")
+        + ": the downloaded file matches no hash in poorenv.lock; nothing was installed",
+        hint=_HASH_HINT,
     )
+
+
+def _failure(what: str, detail: str) -> InstallerError:
+    hint = _DEBUG_HINT
+    if "[Errno 28]" in detail or "No space left" in detail:
+        hint = _DISK_HINT
+    elif any(s in detail for s in ("[Errno 30]", "[Errno 13]", "Read-only", "ermission denied")):
+        hint = _WRITABLE_HINT
+    return InstallerError(f"{what}: {detail}", hint=hint)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from poorenv import paths
+from poorenv._run import Result, ToolError, last_error_line, run
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ApplyError
 
@@ -82,10 +82,15 @@ def _download(base: Interpreter, tools: tuple[str, ...], directory: Path) -> str
             "--no-deps", "--only-binary=:all:", "--python-version", base.xy,
             "--dest", tmp, *tools,
         ]  # fmt: skip
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # poorenv's own pip, in poorenv's own environment (whatever lets poorenv import).
+        try:
+            result = run(cmd, what="downloading seed wheels", env=os.environ, check=False)
+        except ToolError as exc:
+            return exc.message
         if result.returncode != 0:
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
-            return lines[-1] if lines else f"pip download exited {result.returncode}"
+            if not result.stderr.strip():
+                return f"pip download exited {result.returncode}"
+            return last_error_line(result.stderr)
         for name in os.listdir(tmp):
             os.replace(os.path.join(tmp, name), directory / name)
     return ""
@@ -123,10 +128,13 @@ def unpacked(wheel: Path, python: Path, cache_tag: str) -> Path:
         stamp = target / f".compiled-{cache_tag}"
         if not stamp.exists():
             cmd = [str(python), "-m", "compileall", "-q", "-j", "0", str(target / "pip")]
-            subprocess.run(cmd, capture_output=True, check=False, env=paths.clean_environ())
+            run(cmd, what="compiling pip", check=False)
             stamp.touch()
     except OSError as exc:
         log.debug("running pip from its wheel: cannot unpack it (%s)", exc)
+        return wheel
+    except ToolError as exc:
+        log.debug("running pip from its wheel: %s", exc.message)
         return wheel
     return target
 
@@ -151,10 +159,8 @@ def _unpack(wheel: Path, target: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_pip(python: Path, base: Interpreter, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run pip from its wheel in the env of `python`; the caller reads the result."""
-    cmd = [*pip_command(python, base), *args]
-    log.info("running %s", " ".join(cmd))
-    return subprocess.run(
-        cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
-    )
+def run_pip(
+    python: Path, base: Interpreter, args: list[str], *, what: str, check: bool = True
+) -> Result:
+    """Run pip from its wheel in the env of `python` (`_run.run`: ToolError with `check`)."""
+    return run([*pip_command(python, base), *args], what=what, check=check)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poorenv import paths
+from poorenv import _run, paths
+from poorenv._fs import atomic_write
 from poorenv.errors import InterpreterError
 
 PROBE = Path(__file__).parent.parent / "_data" / "probe.py"
@@ -129,30 +129,28 @@ def _write_cache(cache_file: Path, key: str, facts: Interpreter) -> None:
     data = {"format": PROBE_FORMAT, "key": key, "facts": asdict(facts)}
     try:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
-        tmp.replace(cache_file)
+        atomic_write(cache_file, json.dumps(data, sort_keys=True))
     except OSError:  # a cache that cannot be written only costs time
         pass
 
 
 def _run_probe(executable: Path) -> Interpreter:
     try:
-        result = subprocess.run(
+        result = _run.run(
             [str(executable), "-I", "-S", str(PROBE)],
-            capture_output=True,
-            text=True,
+            what=f"interpreter {executable}",
             timeout=60,
             check=False,
-            env=paths.clean_environ(),
         )
-    except OSError as exc:
+    except _run.ToolError as exc:  # with check=False: it did not start, or did not answer
+        if exc.timed_out:
+            raise InterpreterError(
+                f"interpreter {executable}: did not answer within 60 s"
+            ) from None
         raise InterpreterError(
-            f"interpreter {executable}: cannot run it: {exc.strerror}",
+            f"interpreter {executable}: cannot run it: {exc.detail}",
             hint="name a CPython 3.8 or newer executable",
         ) from None
-    except subprocess.TimeoutExpired:
-        raise InterpreterError(f"interpreter {executable}: did not answer within 60 s") from None
     try:
         data = json.loads(result.stdout)
         if not isinstance(data, dict):

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
+from poorenv._fs import atomic_write
 from poorenv.errors import ConfigError, LockError
+from poorenv.redact import redact
 
 if TYPE_CHECKING:
     from poorenv.config import Config, IndexConfig
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 LOCK_NAME = "poorenv.lock"
 LOCK_VERSION = 1
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 @dataclass(frozen=True)
@@ -251,23 +252,14 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
 
 
 def write_lock(path: Path, lock: Lock) -> None:
-    """Write atomically: a reader sees the old lock or the new one, never half of one."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed poorenv
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(lock.to_toml(), encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write atomically: a reader sees the old lock or the new one, never half of one.
+
+    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`).
+    """
+    atomic_write(path, lock.to_toml())
 
 
 # --- inputs and staleness --------------------------------------------------------------------
-
-
-def redact(text: str) -> str:
-    """Remove credentials from URLs (`https://user:secret@host` -> `https://***@host`)."""
-    return _CREDENTIALS.sub("***@", text)
 
 
 def index_arguments(index: IndexConfig, project_dir: Path) -> list[str]:

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.pylock import Package, PackageSdist, PackageWheel, Pylock, PylockValidationError
@@ -24,34 +24,32 @@ from packaging.version import InvalidVersion, Version
 from poorenv import __version__
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import LockError
-from poorenv.lock.lockfile import Lock, redact
+from poorenv.lock.lockfile import Lock
+from poorenv.redact import redact, strip_credentials
 
 
 def artifacts(
     python: Path, base: Interpreter, lock: Lock, index_args: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """name -> pip's installation report entry for the file it would install for `lock`."""
+    from poorenv._run import ToolError
     from poorenv.apply.pipwheel import run_pip
 
     with tempfile.TemporaryDirectory(prefix="poorenv-pylock-") as tmp:
         requirements = Path(tmp, "requirements.txt")
         requirements.write_text(lock.to_requirements(), encoding="utf-8")
         report = Path(tmp, "report.json")
-        result = run_pip(
-            python,
-            base,
-            [
-                "install", "--dry-run", "--ignore-installed", "--no-deps", "--require-hashes",
-                "--quiet", "--report", str(report), *index_args, "-r", str(requirements),
-            ],
-        )  # fmt: skip
-        if result.returncode != 0:
-            lines = [line for line in result.stderr.splitlines() if line.strip()]
+        args = [
+            "install", "--dry-run", "--ignore-installed", "--no-deps", "--require-hashes",
+            "--quiet", "--report", str(report), *index_args, "-r", str(requirements),
+        ]  # fmt: skip
+        try:
+            run_pip(python, base, args, what="asking pip where the locked files are")
+        except ToolError as exc:
             raise LockError(
-                "asking pip where the locked files are failed: "
-                + redact(lines[-1] if lines else f"exit {result.returncode}"),
+                f"{exc.what} failed: {exc.detail}",
                 hint="check pip's index configuration (the export needs the index)",
-            )
+            ) from None
         data = json.loads(report.read_text(encoding="utf-8"))
     return {canonicalize_name(item["metadata"]["name"]): item for item in data.get("install", [])}
 
@@ -104,7 +102,7 @@ def render(lock: Lock, found: Mapping[str, Mapping[str, Any]], base: Interpreter
 
 def _artifact(name: str, info: Mapping[str, Any]) -> PackageWheel | PackageSdist:
     """A PEP 751 wheel or sdist entry from pip's `download_info` of the file it picked."""
-    url = _strip_credentials(info["url"])
+    url = strip_credentials(info["url"])
     where = unquote(urlsplit(url).path)
     archive = info.get("archive_info", {})
     hashes = dict(archive.get("hashes") or {})
@@ -127,11 +125,3 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _strip_credentials(url: str) -> str:
-    """A URL without user:password@ (a lock file is shared; PEP 751 keeps credentials out)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

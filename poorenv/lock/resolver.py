@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from poorenv import paths
-from poorenv.apply.pipwheel import pip_command
+from poorenv._run import ToolError, run
+from poorenv.apply.pipwheel import run_pip
 from poorenv.errors import LockError
 from poorenv.lock.lockfile import (
     Lock,
@@ -27,7 +26,6 @@ from poorenv.lock.lockfile import (
     index_arguments,
     input_hash,
     parse_requirements,
-    redact,
 )
 
 if TYPE_CHECKING:
@@ -72,43 +70,19 @@ def resolve(
         for name in upgrade_packages:
             cmd += ["--upgrade-package", name]
         cmd.append(str(source))
-        result = subprocess.run(
-            cmd,
-            cwd=config.project_dir,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=paths.clean_environ(
-                PIP_REQUIRE_VIRTUALENV="0", CUSTOM_COMPILE_COMMAND="poorenv lock"
-            ),
+        environ = paths.clean_environ(
+            PIP_REQUIRE_VIRTUALENV="0", CUSTOM_COMPILE_COMMAND="poorenv lock"
         )
-        if result.returncode != 0:
+        try:
+            run(cmd, what="pip-compile", env=environ, cwd=config.project_dir)
+        except ToolError as exc:
             raise LockError(
                 f"resolving {config.file.name} for {base.implementation} {base.xy} failed: "
-                + _last_error(result.stderr),
+                + exc.detail,
                 hint="check the requirements and the index settings; --debug shows pip's output",
-            )
+            ) from None
         packages = parse_requirements(output.read_text(encoding="utf-8"))
     return Lock(input_hash(config), interpreter, tuple(packages))
-
-
-_EXCEPTION_LINE = re.compile(
-    r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|NotFound)): (.+)$"
-)
-
-
-def _last_error(stderr: str) -> str:
-    """The one line of pip or pip-tools output that says what went wrong."""
-    log.debug("pip-compile said:\n%s", redact(stderr))
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith(("ERROR: ", "error: ")):
-            return redact(line.split(": ", 1)[1])
-    for line in reversed(lines):
-        match = _EXCEPTION_LINE.match(line)
-        if match:
-            return redact(match.group(2))
-    return redact(lines[-1] if lines else "no output")
 
 
 def resolver_python(base: Interpreter) -> Path:
@@ -141,23 +115,29 @@ def _resolver_env(base: Interpreter) -> Path:
         log.info("building a resolver env for %s in %s", base.describe(), target)
         building = root / f"{target.name}.building"
         shutil.rmtree(building, ignore_errors=True)
-        _run(
-            [base.executable, "-m", "venv", "--without-pip", str(building)],
-            f"cannot make a resolver env for {base.describe()}",
-        )
-        python = building / "bin" / "python"
-        _run(
-            [*pip_command(python, base), "install", "--quiet", "--root-user-action=ignore",
-             RESOLVER_REQUIREMENT],
-            f"cannot install pip-tools for {base.describe()}",
-        )  # fmt: skip
-        shutil.rmtree(target, ignore_errors=True)
-        # venv wrote absolute paths of `building`: make it again in place, keeping packages.
-        os.replace(building, target)
-        _run(
-            [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
-            f"cannot move the resolver env for {base.describe()}",
-        )
+        try:
+            run(
+                [base.executable, "-m", "venv", "--without-pip", str(building)],
+                what=f"cannot make a resolver env for {base.describe()}",
+            )
+            python = building / "bin" / "python"
+            run_pip(
+                python, base,
+                ["install", "--quiet", "--root-user-action=ignore", RESOLVER_REQUIREMENT],
+                what=f"cannot install pip-tools for {base.describe()}",
+            )  # fmt: skip
+            shutil.rmtree(target, ignore_errors=True)
+            # venv wrote absolute paths of `building`: make it again in place, keeping packages.
+            os.replace(building, target)
+            run(
+                [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
+                what=f"cannot move the resolver env for {base.describe()}",
+            )
+        except ToolError as exc:
+            raise LockError(
+                exc.message,
+                hint="pip-tools is installed into it with pip's own configuration: check the index",
+            ) from None
         ready.write_text(stamp, encoding="utf-8")
     return target / "bin" / "python"
 
@@ -167,14 +147,3 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except OSError:
         return None
-
-
-def _run(cmd: list[str], what: str) -> None:
-    result = subprocess.run(
-        cmd, capture_output=True, text=True, check=False, env=paths.clean_environ()
-    )
-    if result.returncode != 0:
-        raise LockError(
-            f"{what}: {_last_error(result.stderr)}",
-            hint="pip-tools is installed into it with pip's own configuration: check the index",
-        )

@@ -1,0 +1,178 @@
+"""Child processes: the one module that starts them.
+
+Every tool poorenv runs (pip, pip-compile, uv, compileall, the interpreter probe, venv) goes
+through `run`: it logs the command line with credentials redacted, runs it with poorenv's clean
+environment unless told otherwise, and turns a tool that cannot be started, that times out or
+(with `check`) that fails into one error, `ToolError`, whose message is one line.
+
+Tests replace the process start in one place: `_spawn`, a module-level function
+(`monkeypatch.setattr(poorenv._run, "_spawn", fake)`). A fake returns a `Result`, or raises
+OSError (cannot start) or `TimedOut`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from poorenv import paths
+from poorenv.errors import PoorenvError
+from poorenv.redact import redact, redact_argv
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 10  # lines of a failed tool's output that a ToolError carries
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished process. `argv` is redacted (safe to show); the output is as the tool wrote it."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class TimedOut(Exception):
+    """Raised by `_spawn` when the process ran past its timeout (and was killed)."""
+
+    def __init__(self, timeout: float, stdout: str = "", stderr: str = "") -> None:
+        super().__init__(f"timed out after {timeout:g} s")
+        self.timeout = timeout
+        self.stdout = stdout
+        self.stderr = stderr
+
+
+class ToolError(PoorenvError):
+    """A tool could not be started, did not finish in time, or failed (one line, redacted).
+
+    `detail` is the tool's own line about what went wrong (or the OS's reason it could not
+    start, or the timeout); `returncode` is None when it did not start or was stopped;
+    `tail` holds the last lines of its output.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        detail: str,
+        *,
+        message: str | None = None,
+        returncode: int | None = None,
+        timed_out: bool = False,
+        tail: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message or f"{what}: {detail}")
+        self.what = what
+        self.detail = detail
+        self.returncode = returncode
+        self.timed_out = timed_out
+        self.tail = tuple(tail)
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: str | Path | None = None,
+    input: str | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+) -> Result:
+    """Run `argv` and capture its output as text. `what` names the step in errors and logs.
+
+    `env=None` means `paths.clean_environ()`. Raises ToolError when the tool cannot be started,
+    runs past `timeout`, or (with `check`) exits non-zero; with `check=False` the caller reads
+    the Result.
+    """
+    words = [str(word) for word in argv]
+    shown = redact_argv(words)
+    log.info("running %s", shlex.join(shown))
+    environ = paths.clean_environ() if env is None else dict(env)
+    try:
+        result = _spawn(words, environ, None if cwd is None else str(cwd), input, timeout)
+    except TimedOut as exc:
+        _log_output(what, exc.stdout, exc.stderr)
+        detail = f"no answer within {exc.timeout:g} s"
+        raise ToolError(what, detail, timed_out=True, tail=_tail(exc.stdout, exc.stderr)) from None
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        name = Path(words[0]).name if words else "nothing"
+        raise ToolError(what, reason, message=f"{what}: cannot run {name}: {reason}") from None
+    result = Result(tuple(shown), result.returncode, result.stdout, result.stderr)
+    if result.returncode != 0:
+        _log_output(what, result.stdout, result.stderr)
+        if check:
+            output = result.stderr if result.stderr.strip() else result.stdout
+            raise ToolError(
+                what,
+                last_error_line(output),
+                returncode=result.returncode,
+                tail=_tail(result.stdout, result.stderr),
+            )
+    return result
+
+
+def _spawn(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: str | None,
+    input: str | None,
+    timeout: float | None,
+) -> Result:
+    """Start the process and wait for it: the one call of subprocess (tests replace this)."""
+    try:
+        done = subprocess.run(
+            argv, env=env, cwd=cwd, input=input, timeout=timeout,
+            capture_output=True, text=True, errors="replace", check=False,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise TimedOut(exc.timeout, _text(exc.stdout), _text(exc.stderr)) from None
+    return Result(tuple(argv), done.returncode, done.stdout, done.stderr)
+
+
+def _text(output: str | bytes | None) -> str:
+    """Output a timed-out process left (subprocess gives bytes then, even in text mode)."""
+    if output is None:
+        return ""
+    return output.decode("utf-8", "replace") if isinstance(output, bytes) else output
+
+
+def _log_output(what: str, stdout: str, stderr: str) -> None:
+    text = "\n".join(part.rstrip("\n") for part in (stdout, stderr) if part.strip())
+    log.debug("%s: the tool said:\n%s", what, redact(text) or "(nothing)")
+
+
+def _tail(stdout: str, stderr: str) -> tuple[str, ...]:
+    """The last non-empty lines of stderr (of stdout when stderr is empty), redacted."""
+    output = stderr if stderr.strip() else stdout
+    lines = [redact(line.rstrip()) for line in output.splitlines() if line.strip()]
+    return tuple(lines[-TAIL_LINES:])
+
+
+_EXCEPTION_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*\.)?([A-Za-z_]\w*(?:Error|Exception|NotFound)): (.+)$"
+)
+
+
+def last_error_line(text: str) -> str:
+    """The one line of a tool's output that says what went wrong, redacted.
+
+    The last `ERROR:`/`error:` line (without that prefix), else the message of the last
+    `...Error: message` exception line, else the last line.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith(("ERROR: ", "error: ")):
+            return redact(line.split(": ", 1)[1])
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return redact(match.group(2))
+    return redact(lines[-1] if lines else "no output")

@@ -1,0 +1,326 @@
+"""The pip and uv installers with a fake process start: the command lines they build, how they
+read their tool's failures, and the RECORDs the pip installer hands back."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from poorenv import _run
+from poorenv.apply import pipwheel
+from poorenv.apply.installers import (
+    Installer,
+    InstallerError,
+    PipInstaller,
+    UvInstaller,
+    make_installer,
+    requirement_name,
+)
+from poorenv.discover.interpreter import Interpreter
+from poorenv.errors import ApplyError
+from tests.fakes import fake_base
+
+INDEX = ("--index-url", "https://example.invalid/simple")
+LINES = (
+    "alpha==1.0 \\\n    --hash=sha256:" + "a" * 64,
+    'beta==2.0 ; python_version < "4" \\\n    --hash=sha256:' + "b" * 64,
+)
+Make = Callable[[Path], Installer]
+DISK_HINT = "free some disk space, then run `poorenv sync` again"
+WRITABLE_HINT = "the env directory must be writable by you"
+
+PIP_HASH_MISMATCH = """\
+Processing ./wheels/alpha-1.0-py3-none-any.whl
+ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated \
+the package versions, please update the hashes. Otherwise, examine the package contents \
+carefully; someone may have tampered with them.
+    alpha==1.0 from file:///srv/wheels/alpha-1.0-py3-none-any.whl#sha256=ab12:
+        Expected sha256 0000000000000000000000000000000000000000000000000000000000000000
+             Got        ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12
+"""
+UV_HASH_MISMATCH = """\
+error: Failed to prepare distributions
+  Caused by: Failed to fetch wheel: alpha==1.0
+  Caused by: Hash mismatch for `alpha==1.0`
+
+Expected:
+  sha256:0000000000000000000000000000000000000000000000000000000000000000
+
+Computed:
+  sha256:ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12
+"""
+PIP_NO_SPACE = """\
+Processing ./wheels/bulky-1.0-py3-none-any.whl
+Installing collected packages: bulky
+ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device: \
+'/mnt/env/lib/python3.12/site-packages/bulky/__init__.py'
+"""
+UV_NO_SPACE = """\
+Resolved 1 package in 2ms
+error: Failed to install: bulky-1.0-py3-none-any.whl (bulky==1.0)
+  Caused by: failed to write to file `/mnt/env/lib/python3.12/site-packages/bulky/__init__.py`: \
+No space left on device (os error 28)
+"""
+PIP_READ_ONLY = """\
+ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file system: \
+'/mnt/env/lib/python3.12/site-packages/extra_thing'
+"""
+
+UV_READ_ONLY = """\
+error: Failed to install: extra_thing-1.0-py3-none-any.whl (extra-thing==1.0)
+  Caused by: failed to create directory `/mnt/env/lib/python3.12/site-packages/extra_thing`: \
+Read-only file system (os error 30)
+"""
+
+
+@dataclass
+class FakeTools:
+    """Stands in for every process: records argv and the requirement files they were given."""
+
+    returncode: int = 0
+    stderr: str = ""
+    calls: list[list[str]] = field(default_factory=list)
+    listings: list[str] = field(default_factory=list)
+
+    def __call__(self, argv: list[str], env: object, cwd: object, input: object, timeout: object
+                 ) -> _run.Result:  # fmt: skip
+        self.calls.append(argv)
+        if "-r" in argv:
+            self.listings.append(Path(argv[argv.index("-r") + 1]).read_text())
+        return _run.Result(tuple(argv), self.returncode, "", self.stderr)
+
+
+@pytest.fixture
+def tools(monkeypatch: pytest.MonkeyPatch) -> FakeTools:
+    fake = FakeTools()
+    monkeypatch.setattr(_run, "_spawn", fake)
+
+    def pip_command(python: Path, base: Interpreter) -> list[str]:
+        return [str(python), "PIP", "--disable-pip-version-check", "--no-input"]
+
+    monkeypatch.setattr(pipwheel, "pip_command", pip_command)
+    return fake
+
+
+@pytest.fixture
+def python(tmp_path: Path) -> Path:
+    return tmp_path / "env" / "bin" / "python3.12"
+
+
+def pip(python: Path) -> PipInstaller:
+    return PipInstaller(python, fake_base(), INDEX)
+
+
+def uv(python: Path) -> UvInstaller:
+    return UvInstaller(python, "/opt/uv/bin/uv", INDEX)
+
+
+# --- the command lines ---------------------------------------------------------------------
+
+
+def test_pip_install_command(tools: FakeTools, python: Path) -> None:
+    assert pip(python).install(LINES, reinstall=False) == {}
+    (argv,) = tools.calls
+    listing = argv[-1]
+    assert argv == [
+        str(python), "PIP", "--disable-pip-version-check", "--no-input",
+        "install", "--require-hashes", "--no-deps", "--no-compile", "--no-warn-script-location",
+        "--no-warn-conflicts", "--root-user-action=ignore", *INDEX, "-r", listing,
+    ]  # fmt: skip
+    assert tools.listings == ["\n".join(LINES) + "\n"]
+    assert not Path(listing).exists()  # the installer's own temp file, gone again
+
+
+def test_pip_reinstall_forces(tools: FakeTools, python: Path) -> None:
+    pip(python).install(LINES, reinstall=True)
+    argv = tools.calls[0]
+    assert "--force-reinstall" in argv
+    assert argv.index("--force-reinstall") < argv.index("-r")
+
+
+def test_pip_uninstall_command(tools: FakeTools, python: Path) -> None:
+    pip(python).uninstall(("alpha", "beta"))
+    assert tools.calls == [[
+        str(python), "PIP", "--disable-pip-version-check", "--no-input",
+        "uninstall", "--yes", "--root-user-action=ignore", "alpha", "beta",
+    ]]  # fmt: skip
+
+
+def test_uv_install_command(tools: FakeTools, python: Path) -> None:
+    assert uv(python).install(LINES, reinstall=False) == {}
+    (argv,) = tools.calls
+    assert argv == [
+        "/opt/uv/bin/uv", "pip", "install", "--python", str(python), "--require-hashes",
+        "--no-deps", *INDEX, "-r", argv[-1],
+    ]  # fmt: skip
+    assert tools.listings == ["\n".join(LINES) + "\n"]
+    uv(python).install(LINES, reinstall=True)
+    assert "--reinstall" in tools.calls[1]
+
+
+def test_uv_uninstall_command(tools: FakeTools, python: Path) -> None:
+    uv(python).uninstall(("alpha",))
+    assert tools.calls == [["/opt/uv/bin/uv", "pip", "uninstall", "--python", str(python), "alpha"]]
+
+
+# --- reading failures ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "stderr"), [(pip, PIP_HASH_MISMATCH), (uv, UV_HASH_MISMATCH)], ids=["pip", "uv"]
+)
+def test_hash_mismatch_is_one_line_naming_the_package(
+    tools: FakeTools, python: Path, make: Make, stderr: str
+) -> None:
+    tools.returncode, tools.stderr = 1, stderr
+    with pytest.raises(InstallerError) as info:
+        make(python).install(LINES, reinstall=False)
+    assert info.value.message == (
+        "installing packages: hash mismatch for alpha==1.0: the downloaded file matches no hash"
+        " in poorenv.lock; nothing was installed"
+    )
+    assert "poorenv lock" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("make", "stderr", "line", "hint"),
+    [
+        (pip, PIP_NO_SPACE, "Could not install packages due to an OSError: [Errno 28] No space"
+         " left on device: '/mnt/env/lib/python3.12/site-packages/bulky/__init__.py'", DISK_HINT),
+        (uv, UV_NO_SPACE, "failed to write to file `/mnt/env/lib/python3.12/site-packages/bulky/"
+         "__init__.py`: No space left on device (os error 28)", DISK_HINT),
+        (pip, PIP_READ_ONLY, "Could not install packages due to an OSError: [Errno 30] Read-only"
+         " file system: '/mnt/env/lib/python3.12/site-packages/extra_thing'", WRITABLE_HINT),
+        (uv, UV_READ_ONLY, "failed to create directory `/mnt/env/lib/python3.12/site-packages/"
+         "extra_thing`: Read-only file system (os error 30)", WRITABLE_HINT),
+        (pip, "Processing x\nERROR: No matching distribution found for alpha==1.0\n",
+         "No matching distribution found for alpha==1.0", "--debug shows the installer's output"),
+        (uv, "error: Distribution not found at: file:///x\n", "Distribution not found at:"
+         " file:///x", "--debug shows the installer's output"),
+        (pip, "", "the installer failed", "--debug shows the installer's output"),
+    ],
+    ids=["pip-full", "uv-full", "pip-read-only", "uv-read-only", "pip-other", "uv-other",
+         "pip-silent"],
+)  # fmt: skip
+def test_failure_is_the_tools_one_line_with_a_hint(
+    tools: FakeTools, python: Path, make: Make, stderr: str, line: str, hint: str
+) -> None:
+    tools.returncode, tools.stderr = 1, stderr
+    with pytest.raises(InstallerError) as info:
+        make(python).install(LINES, reinstall=False)
+    assert info.value.message == f"installing packages: {line}"
+    assert info.value.hint == hint
+
+
+@pytest.mark.parametrize("make", [pip, uv], ids=["pip", "uv"])
+def test_uninstall_failure_says_removing(tools: FakeTools, python: Path, make: Make) -> None:
+    tools.returncode, tools.stderr = (
+        1,
+        "ERROR: Cannot uninstall alpha\nerror: Cannot uninstall alpha",
+    )
+    with pytest.raises(InstallerError, match=r"^removing packages: Cannot uninstall alpha$"):
+        make(python).uninstall(("alpha",))
+
+
+@pytest.mark.parametrize(
+    ("make", "stderr"),
+    [
+        (pip, "ERROR: 401 Unauthorized for https://tok:secret@example.invalid/simple/alpha/\n"),
+        (uv, "error: Failed to fetch: `https://tok:secret@example.invalid/simple/alpha/`\n"
+             "  Caused by: HTTP status client error (401 Unauthorized) for url"
+             " (https://tok:secret@example.invalid/simple/alpha/)\n"),
+    ],
+    ids=["pip", "uv"],
+)  # fmt: skip
+def test_credentials_never_reach_the_message(
+    tools: FakeTools, python: Path, make: Make, stderr: str
+) -> None:
+    tools.returncode, tools.stderr = 1, stderr
+    with pytest.raises(InstallerError) as info:
+        make(python).install(LINES, reinstall=False)
+    assert "secret" not in info.value.message
+    assert "https://***@example.invalid" in info.value.message
+
+
+def test_a_tool_that_cannot_start_is_an_installer_error(
+    monkeypatch: pytest.MonkeyPatch, python: Path
+) -> None:
+    def cannot_start(*args: object) -> _run.Result:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(_run, "_spawn", cannot_start)
+    with pytest.raises(InstallerError, match="removing packages: cannot run uv: No such file"):
+        uv(python).uninstall(("alpha",))
+
+
+# --- choosing, and the RECORDs pip's install hands back ------------------------------------
+
+
+def test_make_installer_chooses(python: Path) -> None:
+    chosen = make_installer("pip", python, fake_base(), list(INDEX))
+    assert chosen == PipInstaller(python, fake_base(), INDEX)
+    assert chosen.name == "pip"
+
+
+def test_missing_uv_is_an_apply_error(monkeypatch: pytest.MonkeyPatch, python: Path) -> None:
+    monkeypatch.setitem(sys.modules, "uv", None)  # `import uv` raises ImportError
+    with pytest.raises(ApplyError, match='installer "uv": the uv package is not installed'):
+        make_installer("uv", python, fake_base(), INDEX)
+
+
+def test_uv_installer_is_made_with_its_binary(python: Path) -> None:
+    pytest.importorskip("uv")
+    chosen = make_installer("uv", python, fake_base(), INDEX)
+    assert isinstance(chosen, UvInstaller)
+    assert Path(chosen.uv).name.startswith("uv")
+    assert chosen.index_args == INDEX
+
+
+def test_pip_install_returns_records_with_the_bytecode(
+    tools: FakeTools, python: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "env" / "lib" / "python3.12" / "site-packages"
+    (site / "alpha").mkdir(parents=True)
+    (site / "alpha" / "__init__.py").write_text("")
+    record = site / "alpha-1.0.dist-info" / "RECORD"
+    record.parent.mkdir()
+    record.write_text("alpha/__init__.py,sha256=x,0\nalpha-1.0.dist-info/RECORD,,\n")
+    other = site / "gamma-1.0.dist-info" / "RECORD"  # installed before: not this install's
+    other.parent.mkdir()
+    other.write_text("gamma.py,,\n")
+    (site / "gamma.py").write_text("")
+    pyc = site / "alpha" / "__pycache__" / "__init__.cpython-312.pyc"
+
+    def compiling(argv: list[str], *rest: object) -> _run.Result:
+        if "-c" in argv:  # the compile run: pretend to compile what is on stdin
+            assert rest[2] == f"{site / 'alpha' / '__init__.py'}\n"
+            pyc.parent.mkdir()
+            pyc.write_bytes(b"")
+        return tools(argv, *rest)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_run, "_spawn", compiling)
+        records = pip(python).install(LINES[:1], reinstall=False)
+    assert records == {
+        record: "alpha/__init__.py,sha256=x,0\nalpha-1.0.dist-info/RECORD,,\n"
+        "alpha/__pycache__/__init__.cpython-312.pyc,,\n"
+    }
+    assert record.read_text().count("\n") == 2  # the installer does not write it
+    assert [argv[:2] for argv in tools.calls] == [[str(python), "PIP"], [str(python), "-c"]]
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        (LINES[0], "alpha"),
+        (LINES[1], "beta"),
+        ("zope.interface==6.0", "zope.interface"),
+        ("gamma --hash=sha256:" + "c" * 64, "gamma"),
+    ],
+)
+def test_requirement_name(line: str, name: str) -> None:
+    assert requirement_name(line) == name
