@@ -20,7 +20,7 @@ from poorenv import _run, paths
 from poorenv.apply import pipwheel
 from poorenv.config import Config, parse_config
 from poorenv.discover.interpreter import Interpreter
-from poorenv.errors import LockError
+from poorenv.errors import ConfigError, LockError
 from poorenv.lock import resolver
 from poorenv.lock.lockfile import Lock, LockInterpreter, input_hash, parse_requirements
 from poorenv.lock.resolver import resolve, resolver_python
@@ -285,6 +285,26 @@ def test_the_output_is_the_lock_with_the_input_hash(
     ]
 
 
+def test_the_input_hash_is_of_the_inputs_pip_compile_was_given(
+    pip_compile: PipCompile, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("gamma\n")
+    config = make_config(tmp_path, requirements={"files": ["requirements.txt"]})
+    given = input_hash(config)
+
+    def edited_while_resolving(argv: list[str], *rest: Any) -> _run.Result:
+        result = pip_compile(argv, *rest)
+        requirements.write_text("gamma\ndelta\n")  # the user saves the file meanwhile
+        return result
+
+    monkeypatch.setattr(_run, "_spawn", edited_while_resolving)
+    lock = resolve(config, fake_base())
+    # The lock says what it was resolved from: it is stale for the edited file, not fresh.
+    assert lock.input_hash == given
+    assert lock.input_hash != input_hash(config)
+
+
 # --- failures ------------------------------------------------------------------------------
 
 
@@ -478,3 +498,12 @@ def test_the_resolver_env_is_in_poorenv_cache(env_tools: EnvTools, cache: Path) 
     python = resolver_python(fake_base(abiflags="t", version="3.13.1"))
     assert python.parent.parent.parent == paths.cache_dir() / "resolvers"
     assert python.parent.parent.name.startswith("cpython-3.13t-")
+
+
+def test_a_missing_requirements_file_is_named_before_anything_starts(
+    pip_compile: PipCompile, tmp_path: Path
+) -> None:
+    config = make_config(tmp_path, requirements={"files": ["missing.txt"]})
+    with pytest.raises(ConfigError, match=r"\[requirements\]: cannot read .*missing\.txt"):
+        resolve(config, fake_base())
+    assert pip_compile.argv == []

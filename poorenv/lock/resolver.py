@@ -49,8 +49,10 @@ def resolve(
     inputs += [f"-r {path}" for path in config.requirement_files]
     inputs += [f"-c {path}" for path in config.constraint_files]
     interpreter = LockInterpreter.of(base)
+    # Hashed before pip-compile reads the files: one edited meanwhile leaves the lock stale.
+    hashed = input_hash(config)
     if not inputs:
-        return Lock(input_hash(config), interpreter, ())
+        return Lock(hashed, interpreter, ())
     python = resolver_python(base)
     with tempfile.TemporaryDirectory(prefix="poorenv-lock-") as tmp:
         source = Path(tmp, "requirements.in")
@@ -82,7 +84,7 @@ def resolve(
                 hint="check the requirements and the index settings; --debug shows pip's output",
             ) from None
         packages = parse_requirements(output.read_text(encoding="utf-8"))
-    return Lock(input_hash(config), interpreter, tuple(packages))
+    return Lock(hashed, interpreter, tuple(packages))
 
 
 def resolver_python(base: Interpreter) -> Path:
