@@ -162,6 +162,9 @@ def test_missing_wheels_are_downloaded_into_the_cache(
     }
     (argv,) = download.calls
     dest = argv[argv.index("--dest") + 1]
+    # Fetched beside the cache, so the wheels are renamed in on one filesystem: from /tmp on
+    # a tmpfs into ~/.cache, os.replace fails (EXDEV).
+    assert Path(dest).parent == seed
     assert argv == [
         sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-deps",
         "--only-binary=:all:", "--python-version", "3.12", "--dest", dest, "pip", "setuptools",
@@ -232,6 +235,27 @@ def test_pip_that_cannot_start_is_a_download_failure(
         seed_wheels(base, ("pip",))
     pip = make_wheel(bundled(base), "pip", "23.2")
     assert seed_wheels(base, ("pip",)) == {"pip": pip}
+
+
+def test_an_unwritable_cache_falls_back_to_the_bundled_wheels(
+    download: Download, cache: Path, base: Interpreter
+) -> None:
+    cache.write_text("not a directory")  # nothing can be written under it
+    pip = make_wheel(bundled(base), "pip", "23.2")
+    assert seed_wheels(base, ("pip",)) == {"pip": pip}
+    assert download.calls == []  # not even tried: nowhere to keep what it would fetch
+
+
+def test_an_unwritable_cache_without_bundled_wheels_is_named(
+    download: Download, cache: Path, base: Interpreter
+) -> None:
+    cache.write_text("not a directory")
+    with pytest.raises(ApplyError) as info:
+        seed_wheels(base, ("pip",))
+    assert info.value.message == (
+        f"cannot get wheels of pip for Python 3.12: cannot keep wheels in {wheel_dir(base)}:"
+        " Not a directory"
+    )
 
 
 # --- unpacked: pip's code beside its wheel, compiled once per interpreter version ----------

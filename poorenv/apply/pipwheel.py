@@ -75,24 +75,30 @@ def seed_wheels(base: Interpreter, tools: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _download(base: Interpreter, tools: tuple[str, ...], directory: Path) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="poorenv-seed-") as tmp:
-        cmd = [
-            sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-            "--no-deps", "--only-binary=:all:", "--python-version", base.xy,
-            "--dest", tmp, *tools,
-        ]  # fmt: skip
-        # poorenv's own pip, in poorenv's own environment (whatever lets poorenv import).
-        try:
-            result = run(cmd, what="downloading seed wheels", env=os.environ, check=False)
-        except ToolError as exc:
-            return exc.message
-        if result.returncode != 0:
-            if not result.stderr.strip():
-                return f"pip download exited {result.returncode}"
-            return last_error_line(result.stderr)
-        for name in os.listdir(tmp):
-            os.replace(os.path.join(tmp, name), directory / name)
+    """Fetch the wheels of `tools` into `directory`: why not, or "" when pip did not fail."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        # Fetched beside the cache and renamed in: one filesystem, so a wheel appears whole
+        # (os.replace from a tmpfs /tmp into ~/.cache would fail with EXDEV).
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=directory) as tmp:
+            cmd = [
+                sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+                "--no-deps", "--only-binary=:all:", "--python-version", base.xy,
+                "--dest", tmp, *tools,
+            ]  # fmt: skip
+            # poorenv's own pip, in poorenv's own environment (whatever lets poorenv import).
+            try:
+                result = run(cmd, what="downloading seed wheels", env=os.environ, check=False)
+            except ToolError as exc:
+                return exc.message
+            if result.returncode != 0:
+                if not result.stderr.strip():
+                    return f"pip download exited {result.returncode}"
+                return last_error_line(result.stderr)
+            for name in os.listdir(tmp):
+                os.replace(os.path.join(tmp, name), directory / name)
+    except OSError as exc:  # the cache cannot be written: the bundled wheels may still serve
+        return f"cannot keep wheels in {directory}: {exc.strerror or exc}"
     return ""
 
 
