@@ -207,8 +207,9 @@ def test_the_bundled_wheels_serve_when_the_download_fails(
         (1, "Collecting pip\nERROR: No matching distribution found for setuptools\n",
          "No matching distribution found for setuptools"),
         (2, "", "pip download exited 2"),
+        (0, "", "pip download gave no wheel of setuptools"),
     ],
-    ids=["pip-error", "silent"],
+    ids=["pip-error", "silent", "nothing-fetched"],
 )  # fmt: skip
 def test_no_wheel_anywhere_is_an_error_naming_the_wheel_dir(
     download: Download, base: Interpreter, returncode: int, stderr: str, reason: str

@@ -64,6 +64,8 @@ def seed_wheels(base: Interpreter, tools: tuple[str, ...]) -> dict[str, Path]:
     wheels = find_wheels(directory, wanted)
     if len(wheels) == len(wanted):
         return wheels
+    if not error:
+        error = "pip download gave no wheel of " + ", ".join(t for t in wanted if t not in wheels)
     bundled = _bundled(base, wanted)
     if len(bundled) == len(wanted):
         log.warning("using the base's bundled %s wheels (download failed)", ", ".join(wanted))
