@@ -192,11 +192,10 @@ def test_the_bundled_wheels_serve_when_the_download_fails(
 ) -> None:
     download.returncode, download.stderr = 1, "ERROR: No matching distribution found for pip\n"
     pip = make_wheel(bundled(base), "pip", "23.2")
-    debian = make_wheel(tmp_path / "python-wheels", "pip", "23.0")  # ensurepip's comes first
-    setuptools = make_wheel(tmp_path / "python-wheels", "setuptools", "66.1")
+    make_wheel(tmp_path / "python-wheels", "pip", "23.0")  # ensurepip's pip comes first
+    setuptools = make_wheel(tmp_path / "python-wheels", "setuptools", "66.1")  # fills the gap
     caplog.set_level(logging.WARNING, logger="poorenv")
     assert seed_wheels(base, ("setuptools",)) == {"pip": pip, "setuptools": setuptools}
-    assert debian != pip
     assert len(download.downloads) == 1
     assert "using the base's bundled pip, setuptools wheels (download failed)" in caplog.text
 
@@ -219,7 +218,7 @@ def test_no_wheel_anywhere_is_an_error_naming_the_wheel_dir(
     make_wheel(bundled(base), "pip", "23.2")  # bundled pip alone is not enough
     with pytest.raises(ApplyError) as info:
         seed_wheels(base, ("setuptools",))
-    assert info.value.message == (f"cannot get wheels of pip, setuptools for Python 3.12: {reason}")
+    assert info.value.message == f"cannot get wheels of pip, setuptools for Python 3.12: {reason}"
     assert info.value.hint == (
         f"check pip's index configuration, or put the wheels in {wheel_dir(base)}"
     )
