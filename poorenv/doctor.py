@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from poorenv.discover.interpreter import Interpreter
+from poorenv.envdir import is_env
 from poorenv.lock.lockfile import Lock
 from poorenv.plan.layout import Layout
-from poorenv.state.env import read_distributions, read_marker
+from poorenv.state.env import read_distributions
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
@@ -77,7 +78,7 @@ class Report:
 
 def examine(layout: Layout, base: Interpreter, lock: Lock | None) -> Report:
     env = layout.env
-    if not env.is_dir() or read_marker(env) is None:
+    if not env.is_dir() or not is_env(env):
         problem = Problem("no-env", f"{env} is not a poorenv env (no marker)", SYNC, str(env))
         return Report(env, (problem,), ())
     problems: list[Problem] = []

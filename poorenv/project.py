@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
+from poorenv.envdir import check_env_path
 from poorenv.errors import EnvError, LockError
 from poorenv.lock.lockfile import (
     Lock,
@@ -27,9 +27,10 @@ from poorenv.lock.lockfile import (
 from poorenv.paths import cache_dir, lock_timeout
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
-from poorenv.plan.layout import STATE, STATE_DIR, Layout, build_layout, state_dir
+from poorenv.plan.layout import STATE, Layout, build_layout, state_dir
+from poorenv.report import Reporter
 from poorenv.state import fastpath
-from poorenv.state.env import library_files, read_env, read_json, read_marker
+from poorenv.state.env import library_files, read_env, read_json
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +109,14 @@ class Project:
         """Make the env match. `mode`: "auto" locks when needed, "locked" refuses a missing or
         stale lock, "frozen" installs the lock as it is."""
         from poorenv.apply.applier import Applier
-        from poorenv.apply.installers import get_installer
+        from poorenv.apply.installers import make_installer
+        from poorenv.envdir import EnvDir
 
-        installer = installer or self.config.installer
-        get_installer(installer, self.layout.exe, self.base)  # a missing uv fails before anything
+        index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
+        # Made now, so that a missing uv fails before anything changes.
+        tool = make_installer(
+            installer or self.config.installer, self.layout.exe, self.base, index_args
+        )
         with env_lock(self.env, waiting):
             lock = require_lock(self.lock_path) if mode == "frozen" else read_lock(self.lock_path)
             problem = stale_reason(lock, self.config, self.base)
@@ -133,12 +138,12 @@ class Project:
             if lock is None:  # pragma: no cover - a missing lock is always a problem above
                 raise LockError(f"{self.lock_path}: missing")
             current = self.plan(lock, frozen=True)
-            index_args = tuple(index_arguments(self.config.index, self.config.project_dir))
             fresh = stale_reason(lock, self.config, self.base) is None
-            applier = Applier(
-                self.env, self.base, index_args, lambda: self._stamp(fresh), installer
-            )
-            done = applier.apply(current, progress, step)
+            paths = self.base.env_paths(self.env)
+            targets = [Path(paths[k]) for k in ("purelib", "platlib", "scripts", "include")]
+            reporter = _Callbacks(progress, step)
+            applier = Applier(EnvDir(self.env), tool, reporter, lambda: self._stamp(fresh), targets)
+            done = applier.apply(current)
             if current.is_empty():
                 state = read_json(state_dir(self.env) / STATE) or {}
                 stamp = state.get("stamp")
@@ -192,28 +197,25 @@ class SyncResult:
     lock: Lock
 
 
-def check_env_path(env: Path, project_dir: Path) -> None:
-    """Refuse env paths that poorenv must never build in, let alone delete."""
-    env = env.resolve()
-    home = Path.home().resolve()
-    project = project_dir.resolve()
-    if env == Path(env.anchor):
-        raise EnvError(f"env path {env}: refusing the filesystem root")
-    if env == home or env in home.parents:
-        raise EnvError(f"env path {env}: refusing the home directory or a parent of it")
-    if env == project or env in project.parents:
-        raise EnvError(
-            f"env path {env}: refusing the project directory or a parent of it",
-            hint='set [env] path to a directory of its own, e.g. ".poorenv"',
-        )
-    if env.exists() and not env.is_dir():
-        raise EnvError(f"env path {env}: exists and is not a directory")
-    if env.is_dir() and read_marker(env) is None and _has_foreign_content(env):
-        raise EnvError.not_ours(env)
+class _Callbacks(Reporter):
+    """The Reporter made of `sync`'s callbacks."""
 
+    def __init__(
+        self,
+        progress: Callable[[Action], None] | None,
+        step: Callable[[str], AbstractContextManager[None]] | None,
+    ) -> None:
+        self._progress = progress
+        self._step = step
 
-def _has_foreign_content(env: Path) -> bool:
-    return any(item.name != STATE_DIR for item in os.scandir(env))
+    def action(self, action: Action) -> None:
+        if self._progress:
+            self._progress(action)
+
+    @contextlib.contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        with self._step(text) if self._step else contextlib.nullcontext():
+            yield
 
 
 @contextlib.contextmanager

@@ -469,9 +469,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from poorenv.envdir import is_env
     from poorenv.lock.lockfile import read_lock, stale_reason
     from poorenv.paths import cache_dir
-    from poorenv.state.env import read_marker
     from poorenv.state.fastpath import quick_check
 
     project = _project(args)
@@ -482,7 +482,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         "config": str(config.file),
         "env": {
             "path": str(project.env),
-            "exists": read_marker(project.env) is not None,
+            "exists": is_env(project.env),
             "synced": quick_check(str(config.project_dir)) is not None,
         },
         "base": {**project.base.fingerprint, "abi": project.base.abi},
@@ -565,8 +565,8 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from poorenv.config import find_config, load_config
-    from poorenv.project import check_env_path, env_lock
-    from poorenv.state.env import read_marker
+    from poorenv.envdir import EnvDir, check_env_path
+    from poorenv.project import env_lock
 
     config = load_config(find_config(Path.cwd()))
     env = config.env_path
@@ -574,14 +574,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         _say(args, f"{env}: nothing to remove")
         return EXIT_OK
     check_env_path(env, config.project_dir)
-    if env.is_symlink() or read_marker(env) is None:
-        raise EnvError(
-            f"{env}: refusing to remove: it carries no poorenv marker",
-            hint="poorenv deletes only envs it made; remove it by hand if you are sure",
-        )
-    from poorenv.apply.applier import remove_env
-
     with env_lock(env):
-        remove_env(env)
+        EnvDir(env).remove_env()
     _say(args, f"removed {env}")
     return EXIT_OK

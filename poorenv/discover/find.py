@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from poorenv import paths
 from poorenv.discover.interpreter import Interpreter, probe
+from poorenv.envdir import is_env
 from poorenv.errors import InterpreterError
 
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
@@ -41,7 +41,7 @@ def find_interpreter(request: str, base_dir: Path) -> Interpreter:
             continue
         if facts.executable in seen or not matches(facts.version, partial=False):
             continue
-        if paths.is_env(facts.base_prefix):
+        if is_env(facts.base_prefix):
             continue  # a poorenv env's own interpreter (its bin is on PATH once activated)
         seen.add(facts.executable)
         found.append(facts)

@@ -22,13 +22,13 @@ import stat as statmod
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from poorenv.envdir import is_env
 from poorenv.paths import (
     CONFIG_NAME,
     DEFAULT_ENV_PATH,
     MARKER,
     STATE,
     STATE_DIR,
-    is_env,
     loads_toml,
 )
 
