@@ -66,15 +66,19 @@ def is_empty(env: StrPath) -> bool:
     `.poorenv` directory, or one with a temporary marker in it. Such a directory is adopted."""
     from poorenv._fs import TMP_SUFFIX
 
-    names = os.listdir(env)
-    if not names:
+    try:
+        names = os.listdir(env)
+        if not names:
+            return True
+        if names != [STATE_DIR]:
+            return False
+        state_dir = os.path.join(env, STATE_DIR)
+        if not stat.S_ISDIR(os.lstat(state_dir).st_mode):
+            return False
+        leftovers = os.listdir(state_dir)
+    except FileNotFoundError:  # removed meanwhile (by `poorenv remove`): nothing there
         return True
-    if names != [STATE_DIR]:
-        return False
-    state_dir = os.path.join(env, STATE_DIR)
-    if not stat.S_ISDIR(os.lstat(state_dir).st_mode):
-        return False
-    return all(name.startswith(".") and name.endswith(TMP_SUFFIX) for name in os.listdir(state_dir))
+    return all(name.startswith(".") and name.endswith(TMP_SUFFIX) for name in leftovers)
 
 
 def check_env_path(env: Path, project_dir: Path) -> None:
@@ -97,7 +101,9 @@ def check_env_path(env: Path, project_dir: Path) -> None:
         )
     if env.exists() and not env.is_dir():
         raise EnvError(f"env path {env}: exists and is not a directory")
-    if env.is_dir() and not is_env(env) and not is_empty(env):
+    # Emptiness first: poorenv writes the marker before anything else, so a sync that builds
+    # the env meanwhile (this check runs before the env's lock is taken) is never mistaken.
+    if env.is_dir() and not is_empty(env) and not is_env(env):
         raise EnvError.not_ours(env)
 
 
@@ -197,6 +203,7 @@ class EnvDir:
             atomic_write(checked, text)
 
     def write_json(self, path: StrPath, data: Mapping[str, Any]) -> None:
+        """Write `data` as indented, sorted JSON to the file `path`, atomically."""
         self.write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def _put(self, make: Callable[[str, str], None], source: str, dest: str) -> None:
@@ -248,10 +255,11 @@ class EnvDir:
         else:
             os.unlink(text)
 
-    def _empty(self, keep: frozenset[str] = frozenset({STATE_DIR})) -> None:
-        for name in os.listdir(self._root):
+    def _empty(self, directory: str, keep: frozenset[str]) -> None:
+        """Remove everything in `directory` but the names in `keep`."""
+        for name in os.listdir(directory):
             if name not in keep:
-                self._delete(self.inside(os.path.join(self._root, name), "delete"))
+                self._delete(self.inside(os.path.join(directory, name), "delete"))
 
     # --- the env as a whole ---------------------------------------------------------------------
 
@@ -287,14 +295,12 @@ class EnvDir:
         made_env, made_state_dir, before = self._made
         self._made = None
         self._ours = False
-        self._empty()
+        self._empty(self._root, frozenset({STATE_DIR}))
         state_dir = os.fspath(self.state_dir)
         if made_state_dir:
             self._delete(self.inside(state_dir, "delete"))
         elif os.path.isdir(state_dir):
-            for name in os.listdir(state_dir):
-                if name not in before:
-                    self._delete(self.inside(os.path.join(state_dir, name), "delete"))
+            self._empty(state_dir, before)
         if made_env:
             os.rmdir(self._root)
 
@@ -305,7 +311,7 @@ class EnvDir:
         """
         self.ensure_ours()
         self.write_json(self.state_dir / STATE, {})
-        self._empty()
+        self._empty(self._root, frozenset({STATE_DIR}))
         self._write_marker(marker)
 
     def remove_env(self) -> None:
@@ -317,19 +323,13 @@ class EnvDir:
                 f"{self.path}: refusing to remove: it carries no poorenv marker",
                 hint="poorenv deletes only envs it made; remove it by hand if you are sure",
             )
-        self._ours = True
-        self._empty()
+        self._empty(self._root, frozenset({STATE_DIR}))
         state_dir = os.fspath(self.state_dir)
-        self._empty_state_dir(state_dir)
+        self._empty(state_dir, frozenset({MARKER}))
         os.unlink(os.path.join(state_dir, MARKER))
         os.rmdir(state_dir)
         os.rmdir(self._root)
         self._ours = False
-
-    def _empty_state_dir(self, state_dir: str) -> None:
-        for name in os.listdir(state_dir):
-            if name != MARKER:
-                self._delete(self.inside(os.path.join(state_dir, name), "delete"))
 
 
 def _link_or_copy(source: str, dest: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from poorenv import envdir
 from poorenv.envdir import EnvDir, check_env_path, is_empty, is_env, read_marker
 from poorenv.errors import EnvError
 
@@ -159,6 +160,26 @@ def test_check_env_path_accepts_new_empty_and_own_dirs(tmp_path: Path) -> None:
     env = made_env(project, "ours")
     (env.path / "bin").mkdir()
     check_env_path(env.path, project)
+
+
+def test_check_env_path_is_not_fooled_by_a_sync_building_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_env_path runs before the env's lock: another sync may be building the env."""
+    project = tmp_path / "project"
+    env = project / ".poorenv"
+    env.mkdir(parents=True)
+    real_is_empty = envdir.is_empty
+
+    def build_meanwhile(path: str | os.PathLike[str]) -> bool:
+        monkeypatch.setattr(envdir, "is_empty", real_is_empty)
+        built = EnvDir(env)
+        built.adopt(MARKER)  # the marker first, as poorenv always writes it
+        built.make_dir(env / "bin")
+        return real_is_empty(path)
+
+    monkeypatch.setattr(envdir, "is_empty", build_meanwhile)
+    check_env_path(env, project)
 
 
 # --- create, adopt, undo, clear, remove ----------------------------------------------------------
