@@ -21,9 +21,9 @@ from typing import Any
 
 from poorenv._run import ToolError, run
 from poorenv.discover.interpreter import Interpreter
+from poorenv.envdir import is_env
 from poorenv.lock.lockfile import Lock
 from poorenv.plan.layout import Layout
-from poorenv.state.env import read_marker
 from poorenv.state.site import Distribution, SitePackages
 
 SYNC = "run `poorenv sync`"
@@ -80,7 +80,7 @@ def examine(
 ) -> Report:
     """Audit the env of `layout`; `site` is a snapshot of its site-packages, read when None."""
     env = layout.env
-    if not env.is_dir() or read_marker(env) is None:
+    if not env.is_dir() or not is_env(env):
         problem = Problem("no-env", f"{env} is not a poorenv env (no marker)", SYNC, str(env))
         return Report(env, (problem,), ())
     problems: list[Problem] = []

@@ -20,11 +20,6 @@ MARKER = "marker.json"  # in STATE_DIR: this directory is an env poorenv made
 STATE = "state.json"  # in STATE_DIR: what the last complete sync left, and its stamp
 
 
-def is_env(directory: str | os.PathLike[str]) -> bool:
-    """Whether `directory` is an env poorenv made (it carries the marker)."""
-    return os.path.exists(os.path.join(directory, STATE_DIR, MARKER))
-
-
 def loads_toml(text: str) -> dict[str, Any]:
     """Parse TOML; a syntax error is a ValueError (tomllib.TOMLDecodeError)."""
     if sys.version_info >= (3, 11):

@@ -133,6 +133,7 @@ class Project:
         """Make the env match poorenv.lock, resolving it first as `mode` allows."""
         from poorenv.apply.applier import Applier
         from poorenv.apply.installers import make_installer
+        from poorenv.envdir import EnvDir
 
         reporter = reporter or Reporter()
         chosen = make_installer(  # a missing uv fails here, before anything changes
@@ -165,7 +166,13 @@ class Project:
             )
             state = self.read_state()
             current = planner.plan(self.layout, self.base, state, lock)
-            applier = Applier(self.env, chosen, reporter, stamp=lambda: self._stamp(fresh))
+            applier = Applier(
+                EnvDir(self.env),
+                chosen,
+                reporter,
+                stamp=lambda: self._stamp(fresh),
+                targets=self.install_targets(),
+            )
             done = applier.apply(current)
             if (
                 current.is_empty()
@@ -174,6 +181,12 @@ class Project:
             ):
                 applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
         return SyncResult(current, done, old, lock)
+
+    def install_targets(self) -> tuple[Path, ...]:
+        """The env's directories an installer writes to (site dirs, scripts, headers)."""
+        paths = self.base.env_paths(self.env)
+        keys = ("purelib", "platlib", "scripts", "include")
+        return tuple(dict.fromkeys(Path(paths[key]) for key in keys))
 
     def index_args(self) -> tuple[str, ...]:
         from poorenv.lock.lockfile import index_arguments

@@ -108,7 +108,7 @@ class Machine:
     def make_env(self, env: Path) -> Path:
         """A directory poorenv made (it carries the marker); its bin."""
         (env / STATE_DIR).mkdir(parents=True)
-        (env / STATE_DIR / MARKER).write_text("{}")
+        (env / STATE_DIR / MARKER).write_text('{"format": 1, "created-by": "poorenv 0.1.0"}')
         return env / "bin"
 
 

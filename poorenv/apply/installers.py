@@ -13,6 +13,7 @@ applier writes them.
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import tempfile
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from poorenv._run import Result, ToolError, last_error_line, run
 from poorenv.apply import pipwheel
-from poorenv.errors import ApplyError
+from poorenv.errors import ApplyError, os_hint
 from poorenv.redact import redact
 
 if TYPE_CHECKING:
@@ -35,9 +36,6 @@ INSTALLING = "installing packages"
 REMOVING = "removing packages"
 _DEBUG_HINT = "--debug shows the installer's output"
 _NO_OUTPUT = "the installer failed"
-# The same words as the applier's hints for an OSError of its own.
-_DISK_HINT = "free some disk space, then run `poorenv sync` again"
-_WRITABLE_HINT = "the env directory must be writable by you"
 _HASH_HINT = (
     "if the lock was edited by hand, run `poorenv lock` again; otherwise the index"
     " serves another file than the one locked"
@@ -221,9 +219,9 @@ def _hash_mismatch(what: str, culprits: list[str]) -> InstallerError:
 
 
 def _failure(what: str, detail: str) -> InstallerError:
-    hint = _DEBUG_HINT
+    hint = None
     if "[Errno 28]" in detail or "No space left" in detail:
-        hint = _DISK_HINT
+        hint = os_hint(OSError(errno.ENOSPC, detail))
     elif any(s in detail for s in ("[Errno 30]", "[Errno 13]", "Read-only", "ermission denied")):
-        hint = _WRITABLE_HINT
-    return InstallerError(f"{what}: {detail}", hint=hint)
+        hint = os_hint(OSError(errno.EACCES, detail))
+    return InstallerError(f"{what}: {detail}", hint=hint or _DEBUG_HINT)

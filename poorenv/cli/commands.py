@@ -252,9 +252,8 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from poorenv.apply.applier import remove_env
-    from poorenv.project import check_env_path, env_lock
-    from poorenv.state.env import read_marker
+    from poorenv.envdir import EnvDir, check_env_path
+    from poorenv.project import env_lock
 
     config = _config()
     env = config.env_path
@@ -262,12 +261,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         say(args, f"{env}: nothing to remove")
         return EXIT_OK
     check_env_path(env, config.project_dir)
-    if env.is_symlink() or read_marker(env) is None:
-        raise EnvError(
-            f"{env}: refusing to remove: it carries no poorenv marker",
-            hint="poorenv deletes only envs it made; remove it by hand if you are sure",
-        )
     with env_lock(env):
-        remove_env(env)
+        EnvDir(env).remove_env()
     say(args, f"removed {env}")
     return EXIT_OK

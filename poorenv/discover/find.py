@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from poorenv import paths
 from poorenv.discover import interpreter, places
 from poorenv.discover.interpreter import Interpreter
 from poorenv.discover.places import is_path_request
+from poorenv.envdir import is_env
 from poorenv.errors import InterpreterError
 
 __all__ = ["Prober", "find_interpreter", "is_path_request"]
@@ -48,7 +48,7 @@ def find_interpreter(request: str, base_dir: Path, probe: Prober | None = None) 
             continue
         if facts.executable in seen or not matches(facts.version, partial=False):
             continue
-        if paths.is_env(facts.base_prefix):
+        if is_env(facts.base_prefix):
             continue  # a poorenv env's own interpreter, reached through a link elsewhere
         seen.add(facts.executable)
         found.append(facts)

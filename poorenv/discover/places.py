@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from poorenv import paths
+from poorenv.envdir import is_env
 
 # Searched after PATH, in this order. Tests point it at a fake root.
 SYSTEM_DIRS = ("/usr/local/bin", "/usr/bin", "/opt/python/bin")
@@ -45,7 +45,7 @@ def search_dirs(request: str) -> list[str]:
         if not entry:
             continue
         directory = os.path.normpath(entry)
-        if directory == shims or paths.is_env(os.path.join(directory, os.pardir)):
+        if directory == shims or is_env(os.path.join(directory, os.pardir)):
             continue
         dirs.append(directory)
     dirs += [os.path.normpath(d) for d in SYSTEM_DIRS]

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poorenv.plan.layout import BYTECODE_DIR, MARKER, STATE, STATE_DIR, Layout, Mirror, state_dir
+from poorenv.envdir import is_empty, read_marker
+from poorenv.plan.layout import BYTECODE_DIR, STATE, Layout, Mirror, state_dir
 from poorenv.state.record import EnvRecord
 from poorenv.state.site import SitePackages
 
@@ -107,8 +108,6 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         mirrors = {m.name: read_mirror(m, env_too=False) for m in layout.mirrors}
         exists = top.kind != "missing"
         return EnvState(path=env, exists=exists, is_dir=False, empty=not exists, mirrors=mirrors)
-    with os.scandir(env) as items:
-        empty = not any(item.name != STATE_DIR for item in items)
     sdir = state_dir(env)
     watched = [layout.exe, *(p for p, _ in layout.symlinks), *layout.site_dirs, layout.pyvenv_cfg]
     entries = {path: entry_of(path) for path in watched}
@@ -118,8 +117,8 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         path=env,
         exists=True,
         is_dir=True,
-        empty=empty,
-        marker=read_json(sdir / MARKER),
+        empty=is_empty(env),
+        marker=read_marker(env),
         record=EnvRecord.from_json(saved),
         stamp=saved.get("stamp") if saved else None,
         entries=entries,
@@ -127,10 +126,6 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         mirrors={m.name: read_mirror(m, layout.site_dirs) for m in layout.mirrors},
         site=SitePackages.read(layout.site_dirs),
     )
-
-
-def read_marker(env: Path) -> dict[str, Any] | None:
-    return read_json(state_dir(env) / MARKER)
 
 
 def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = True) -> MirrorState:

@@ -1,0 +1,452 @@
+"""The Applier on a tmp_path env, a tiny fake base tree and a fake installer: every action kind
+and every way a sync can fail."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import poorenv._fs
+from poorenv.apply.applier import Applier
+from poorenv.apply.installers import InstallerError
+from poorenv.discover.interpreter import Interpreter
+from poorenv.envdir import EnvDir, is_env
+from poorenv.errors import ApplyError, EnvError
+from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter
+from poorenv.plan.actions import Action, InstallPackages, MirrorTree, Plan, RemovePackages
+from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout, build_layout
+from poorenv.plan.planner import desired_record, plan, text_file_paths
+from poorenv.report import Reporter
+from poorenv.state.env import read_env
+from tests.fakes import fake_base
+from tests.test_envdir import tree
+
+HASH = "sha256:" + "c" * 64
+PYC = "json/__pycache__/__init__.cpython-312.pyc"
+
+
+class FakeInstaller:
+    """Installs a package as pip would: its module, then its .dist-info, RECORD last; returns
+    each RECORD with the bytecode listed. `fail` is raised after half an install."""
+
+    name = "fake"
+
+    def __init__(
+        self,
+        site: Path,
+        fail: BaseException | None = None,
+        extra_records: Mapping[Path, str] | None = None,
+    ) -> None:
+        self.site = site
+        self.fail = fail
+        self.extra_records = dict(extra_records or {})
+        self.calls: list[tuple[Any, ...]] = []
+
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        self.calls.append(("install", tuple(requirements), reinstall))
+        records: dict[Path, str] = {}
+        for line in requirements:
+            name, version = line.split()[0].split("==")
+            (self.site / name).mkdir(exist_ok=True)
+            (self.site / name / "__init__.py").write_text(f"VERSION = {version!r}\n")
+            script = self.site.parent.parent.parent / "bin" / name
+            script.write_text("#!python\n")
+            info = self.site / f"{name}-{version}.dist-info"
+            info.mkdir(exist_ok=True)
+            (info / "METADATA").write_text(f"Name: {name}\nVersion: {version}\n")
+            if self.fail is not None:
+                raise self.fail
+            for old in self.site.glob(f"{name}-*.dist-info"):
+                if old != info:
+                    shutil.rmtree(old)
+            rows = f"{name}/__init__.py,,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n"
+            (info / "RECORD").write_text(rows)
+            records[info / "RECORD"] = rows + f"{name}/__pycache__/__init__.cpython-312.pyc,,\n"
+        return {**records, **self.extra_records}
+
+    def uninstall(self, names: Sequence[str]) -> None:
+        self.calls.append(("uninstall", tuple(names)))
+        if self.fail is not None:
+            raise self.fail
+        for name in names:
+            shutil.rmtree(self.site / name)
+            for info in self.site.glob(f"{name}-*.dist-info"):
+                shutil.rmtree(info)
+
+
+class Recorder(Reporter):
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def action(self, action: Action) -> None:
+        self.events.append(("action", action.kind))
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        self.events.append(("step", text))
+        yield
+        self.events.append(("done", text))
+
+
+@dataclasses.dataclass
+class World:
+    root: Path
+    base: Interpreter
+    layout: Layout
+
+    @property
+    def env(self) -> Path:
+        return self.layout.env
+
+    @property
+    def site(self) -> Path:
+        return self.layout.site_dirs[0]
+
+    @property
+    def targets(self) -> list[Path]:
+        paths = self.base.env_paths(self.env)
+        return [Path(paths[k]) for k in ("purelib", "platlib", "scripts", "include")]
+
+    def plan(self, lock: Lock | None) -> Plan:
+        state = read_env(self.layout, text_file_paths(self.layout))
+        return plan(self.layout, self.base, state, lock)
+
+    def installer(self, fail: BaseException | None = None, **kw: Any) -> FakeInstaller:
+        return FakeInstaller(self.site, fail, **kw)
+
+    def apply(
+        self,
+        lock: Lock | None,
+        installer: FakeInstaller | None = None,
+        reporter: Reporter | None = None,
+        stamp: Any = None,
+    ) -> list[Action]:
+        applier = Applier(
+            EnvDir(self.env),
+            installer or self.installer(),
+            reporter or Reporter(),
+            stamp or (lambda: {"taken": True}),
+            self.targets,
+        )
+        return applier.apply(self.plan(lock))
+
+    def state(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads((self.env / ".poorenv" / "state.json").read_text())
+        return result
+
+
+def lock_of(world: World, *pins: str) -> Lock:
+    packages = tuple(LockedPackage(*pin.split("=="), (HASH,)) for pin in pins)  # type: ignore[call-arg]
+    return Lock("sha256:" + "0" * 64, LockInterpreter.of(world.base), packages)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    """A base tree (an "executable", a few stdlib files and a header) and an env beside it."""
+    root = tmp_path / "base"
+    files = {
+        "bin/python3.12": "\x7fELF not really",
+        "lib/python3.12/os.py": "# os\n",
+        "lib/python3.12/json/__init__.py": "# json\n",
+        f"lib/python3.12/{PYC}": "bytecode",
+        "lib/python3.12/site-packages/base_only.py": "",
+        "lib/python3.12/test/test_os.py": "",
+        "include/python3.12/Python.h": "/* h */\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    exe = root / "bin" / "python3.12"
+    st = exe.stat()
+    base = fake_base(
+        executable=str(exe),
+        executable_size=st.st_size,
+        executable_mtime_ns=st.st_mtime_ns,
+        base_prefix=str(root),
+        stdlib=str(root / "lib" / "python3.12"),
+        platstdlib=str(root / "lib" / "python3.12"),
+        include=str(root / "include" / "python3.12"),
+        platinclude=str(root / "include" / "python3.12"),
+    )
+    env = tmp_path / "project" / ".poorenv"
+    env.parent.mkdir()
+    return World(root, base, build_layout(env, base))
+
+
+# --- every action --------------------------------------------------------------------------------
+
+
+def test_a_new_env_gets_every_piece_and_is_in_sync_after(world: World) -> None:
+    lock = lock_of(world, "alpha==1.0")
+    first = world.plan(lock)
+    assert [a.kind for a in first.actions] == [
+        "create-env", "install-interpreter", "mirror", "mirror", "make-dirs", "make-links",
+        "write-files", "install-packages", "write-state",
+    ]  # fmt: skip
+    recorder = Recorder()
+    installer = world.installer()
+    stamps: list[bool] = []
+
+    def stamp() -> dict[str, Any]:
+        stamps.append((world.site / "alpha-1.0.dist-info" / "RECORD").is_file())
+        return {"taken": len(stamps)}
+
+    done = world.apply(lock, installer, recorder, stamp)
+    assert done == list(first.actions)
+    env, base = world.env, world.base
+    assert is_env(env)
+    assert (env / "bin" / "python3.12").stat().st_ino == Path(base.executable).stat().st_ino
+    assert os.readlink(env / "bin" / "python") == "python3.12"
+    stdlib = env / "lib" / "python3.12"
+    assert os.readlink(stdlib / "os.py") == f"{base.stdlib}/os.py"
+    assert (stdlib / PYC).lstat().st_ino == Path(base.stdlib, PYC).stat().st_ino  # hard link
+    assert not (stdlib / "json").is_symlink()
+    assert not (stdlib / "test").exists()
+    assert os.readlink(env / "include" / "python3.12" / "Python.h").endswith("Python.h")
+    assert not (stdlib / "site-packages").is_symlink()
+    assert (env / "pyvenv.cfg").read_text() == PYVENV_CFG_TEXT
+    assert (env / "bin" / "activate").is_file()
+    record = (world.site / "alpha-1.0.dist-info" / "RECORD").read_text()
+    assert "alpha/__pycache__/__init__.cpython-312.pyc,," in record  # the RECORD rewrite
+    assert installer.calls == [("install", (lock.packages[0].requirement(),), False)]
+    assert stamps == [True]  # taken once, after the install
+    assert world.state()["stamp"] == {"taken": 1}
+    assert world.state()["packages"] == {
+        "alpha": {"version": "1.0", "hashes": lock.packages[0].digest}
+    }
+    assert world.plan(lock).is_empty()
+    expected: list[tuple[str, str]] = []
+    for action in first.actions:
+        text = action.summary()
+        if isinstance(action, InstallPackages):
+            text = "installing 1 package(s) with fake"
+        expected += [("action", action.kind), ("step", text), ("done", text)]
+    assert recorder.events == expected
+
+
+def test_without_hard_links_files_are_copied_and_bytecode_linked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_hard_links(source: str, dest: str) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link", source)
+
+    monkeypatch.setattr(os, "link", no_hard_links)
+    world.apply(lock_of(world))
+    exe = world.env / "bin" / "python3.12"
+    assert not exe.is_symlink()
+    assert exe.read_text() == Path(world.base.executable).read_text()
+    assert os.readlink(world.env / "lib" / "python3.12" / PYC) == f"{world.base.stdlib}/{PYC}"
+    assert world.plan(lock_of(world)).is_empty()
+
+
+def test_clear_env_on_an_abi_change(world: World) -> None:
+    lock = lock_of(world, "alpha==1.0")
+    world.apply(lock)
+    (world.site / "leftover.py").write_text("")
+    world.base = dataclasses.replace(world.base, soabi="cpython-312d-x86_64-linux-gnu")
+    actions = world.plan(lock).actions
+    assert actions[0].kind == "clear-env"
+    world.apply(lock)
+    assert not (world.site / "leftover.py").exists()
+    marker = json.loads((world.env / ".poorenv" / "marker.json").read_text())
+    assert marker["abi"] == "cpython-312d-x86_64-linux-gnu"
+    assert (world.site / "alpha-1.0.dist-info" / "RECORD").is_file()
+    assert world.plan(lock).is_empty()
+
+
+def test_mirror_adds_replaces_and_removes(world: World) -> None:
+    lock = lock_of(world)
+    world.apply(lock)
+    stdlib = world.env / "lib" / "python3.12"
+    (Path(world.base.stdlib) / "new.py").write_text("")
+    (stdlib / "os.py").unlink()
+    (stdlib / "os.py").write_text("not a link")
+    (stdlib / "stray.py").write_text("")
+    (stdlib / "olddir").mkdir()
+    (stdlib / "olddir" / "x.py").write_text("")
+    (stdlib / "__pycache__").mkdir()
+    (stdlib / "__pycache__" / "own.cpython-312.pyc").write_text("the env's own bytecode")
+    mirror = world.plan(lock).actions[0]
+    assert isinstance(mirror, MirrorTree)
+    assert (mirror.add, mirror.replace, mirror.remove) == (
+        ("new.py",),
+        ("os.py",),
+        ("olddir", "stray.py"),
+    )
+    world.apply(lock)
+    assert os.readlink(stdlib / "new.py") == f"{world.base.stdlib}/new.py"
+    assert os.readlink(stdlib / "os.py") == f"{world.base.stdlib}/os.py"
+    assert not (stdlib / "stray.py").exists()
+    assert not (stdlib / "olddir").exists()
+    assert (stdlib / "__pycache__" / "own.cpython-312.pyc").is_file()
+    assert world.plan(lock).is_empty()
+
+
+def test_dirs_links_and_files_are_repaired(world: World, tmp_path: Path) -> None:
+    lock = lock_of(world)
+    world.apply(lock)
+    shutil.rmtree(world.site)
+    (world.env / "bin" / "python").unlink()
+    (world.env / "bin" / "python").symlink_to(tmp_path)
+    (world.env / "pyvenv.cfg").write_text("home = /usr\n")
+    kinds = [a.kind for a in world.plan(lock).actions]
+    assert kinds == ["make-dirs", "make-links", "write-files", "write-state"]
+    world.apply(lock)
+    assert world.site.is_dir()
+    assert os.readlink(world.env / "bin" / "python") == "python3.12"
+    assert (world.env / "pyvenv.cfg").read_text() == PYVENV_CFG_TEXT
+    assert world.plan(lock).is_empty()
+
+
+def test_remove_broken_drops_what_interrupted_installs_left(world: World) -> None:
+    lock = lock_of(world, "alpha==1.0")
+    world.apply(lock)
+    (world.site / "beta-1.0.dist-info").mkdir()
+    (world.site / "~lpha").mkdir()
+    (world.site / "~lpha" / "x.py").write_text("")
+    kinds = [a.kind for a in world.plan(lock).actions]
+    assert kinds == ["remove-broken", "write-state"]
+    world.apply(lock)
+    assert not (world.site / "beta-1.0.dist-info").exists()
+    assert not (world.site / "~lpha").exists()
+    assert world.plan(lock).is_empty()
+
+
+def test_packages_are_upgraded_and_removed_by_the_installer(world: World) -> None:
+    world.apply(lock_of(world, "alpha==1.0", "beta==1.0"))
+    lock = lock_of(world, "alpha==2.0")
+    actions = world.plan(lock).actions
+    assert [a.kind for a in actions] == ["install-packages", "remove-packages", "write-state"]
+    assert isinstance(actions[1], RemovePackages)
+    installer = world.installer()
+    world.apply(lock, installer)
+    assert installer.calls == [
+        ("install", (lock.packages[0].requirement(),), False),
+        ("uninstall", ("beta",)),
+    ]
+    assert (world.site / "alpha-2.0.dist-info" / "RECORD").is_file()
+    assert "__pycache__" in (world.site / "alpha-2.0.dist-info" / "RECORD").read_text()
+    assert not (world.site / "beta").exists()
+    assert world.state()["packages"].keys() == {"alpha"}
+    assert world.plan(lock).is_empty()
+
+
+def test_a_stamp_out_of_date_is_refreshed(world: World) -> None:
+    lock = lock_of(world)
+    world.apply(lock)
+    applier = Applier(EnvDir(world.env), world.installer(), Reporter(), lambda: {"new": 1})
+    record = desired_record(world.base, world.layout, lock)
+    applier.refresh_stamp(record)
+    assert world.state() == {**record.to_json(), "stamp": {"new": 1}}
+
+
+# --- every failure -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("before", ["absent", "empty"])
+def test_a_failed_install_undoes_a_new_env(world: World, before: str) -> None:
+    if before == "empty":
+        world.env.mkdir()
+    base_before = tree(world.root)
+    lock = lock_of(world, "alpha==1.0")
+    failing = world.installer(InstallerError("installing packages: no such thing"))
+    with pytest.raises(ApplyError, match="installing packages: no such thing"):
+        world.apply(lock, failing)
+    if before == "absent":
+        assert not os.path.lexists(world.env)
+    else:
+        assert tree(world.env) == {}
+    assert tree(world.root) == base_before
+
+
+def test_a_failed_install_leaves_an_existing_env_as_it_was(world: World) -> None:
+    world.apply(lock_of(world, "alpha==1.0"))
+    before = tree(world.env)
+    failing = world.installer(InstallerError("installing packages: boom"))
+    with pytest.raises(InstallerError):
+        world.apply(lock_of(world, "alpha==1.0", "beta==1.0"), failing)
+    assert tree(world.env) == before  # beta's module, .dist-info and script removed again
+
+
+def test_a_failed_uninstall_leaves_the_state_alone(world: World) -> None:
+    world.apply(lock_of(world, "alpha==1.0", "beta==1.0"))
+    state = world.state()
+    failing = world.installer(InstallerError("removing packages: boom"))
+    with pytest.raises(InstallerError, match="removing packages: boom"):
+        world.apply(lock_of(world, "alpha==1.0"), failing)
+    assert world.state() == state
+    assert is_env(world.env)
+
+
+@pytest.mark.parametrize("before", ["new", "existing"])
+def test_killed_mid_install_the_next_apply_completes(world: World, before: str) -> None:
+    if before == "existing":
+        world.apply(lock_of(world, "alpha==1.0"))
+    state_file = world.env / ".poorenv" / "state.json"
+    state = state_file.read_text() if before == "existing" else None
+    lock = lock_of(world, "alpha==1.0", "beta==2.0")
+    with pytest.raises(KeyboardInterrupt):
+        world.apply(lock, world.installer(KeyboardInterrupt()))
+    assert is_env(world.env)  # left as a killed process leaves it, for the next sync
+    assert (state_file.read_text() if state_file.exists() else None) == state
+    kinds = [a.kind for a in world.plan(lock).actions]
+    assert "remove-broken" in kinds
+    world.apply(lock)
+    assert world.plan(lock).is_empty()
+    assert world.state()["packages"].keys() == {"alpha", "beta"}
+
+
+@pytest.mark.parametrize("before", ["new", "existing"])
+def test_a_full_disk_is_an_apply_error_with_a_hint(
+    world: World, before: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = lock_of(world, "alpha==1.0")
+    if before == "existing":
+        world.apply(lock_of(world))
+        (world.env / "pyvenv.cfg").write_text("changed")
+        state = world.state()
+    real_write = poorenv._fs.atomic_write
+
+    def full(path: Path, data: str | bytes, mode: int | None = None) -> None:
+        if path.name in ("pyvenv.cfg", "state.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(poorenv._fs, "atomic_write", full)
+    with pytest.raises(ApplyError, match="No space left on device") as caught:
+        world.apply(lock)
+    assert caught.value.message.startswith("write pyvenv.cfg")
+    assert caught.value.hint == "free some disk space, then run `poorenv sync` again"
+    if before == "new":
+        assert not world.env.exists()
+    else:
+        assert world.state() == state
+        assert (world.env / "pyvenv.cfg").read_text() == "changed"
+
+
+def test_a_record_outside_the_env_is_refused(world: World, tmp_path: Path) -> None:
+    world.apply(lock_of(world))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (world.site / "evil").symlink_to(outside)
+    for number, (record, words) in enumerate(
+        (
+            (outside / "RECORD", "outside the env"),
+            (world.site / "evil" / "RECORD", "leads outside the env"),
+            (world.site / ".." / ".." / ".." / ".." / "outside" / "RECORD", "not a plain absolute"),
+        )
+    ):
+        lock = lock_of(world, f"p{number}==1.0")  # a package not installed yet
+        installer = world.installer(extra_records={record: "x,,\n"})
+        with pytest.raises(EnvError, match=words):
+            world.apply(lock, installer)
+    assert tree(outside) == {}
