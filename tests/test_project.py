@@ -63,8 +63,7 @@ def make_config(w: World, packages: list[str]) -> Config:
     file = project_dir / "poorenv.toml"
     quoted = ", ".join(f'"{p}"' for p in packages)
     file.write_text(
-        f'[env]\npython = "{w.base.executable}"\nseed = []\n'
-        f"[requirements]\npackages = [{quoted}]\n"
+        f'[env]\npython = "{w.base.executable}"\nseed = []\n[requirements]\npackages = [{quoted}]\n'
     )
     data = {
         "env": {"python": w.base.executable, "seed": []},
