@@ -113,8 +113,7 @@ class Machine:
 
 
 def venv_noticed(venv: Path) -> dict[str, Any]:
-    """A venv's answer as a probe that notices venvs gives it (the recorded one does not: see
-    test_the_recorded_probe_notices_a_venv)."""
+    """A venv's answer as the probe gives it (see test_the_recorded_probe_notices_a_venv)."""
     return {"in_venv": True, "prefix": str(venv), "exec_prefix": str(venv)}
 
 
@@ -249,11 +248,11 @@ def test_a_venv_interpreter_is_refused(machine: Machine) -> None:
         machine.find(str(venv / "bin" / "python3.12"))
 
 
-@pytest.mark.xfail(
-    reason="the probe runs with -S, and site.py is what sets a venv's sys.prefix", strict=True
-)
 def test_the_recorded_probe_notices_a_venv() -> None:
-    assert load("venv-3.12.1").answer["in_venv"]
+    """The probe runs with -S, so it reads pyvenv.cfg itself (site.py would)."""
+    answer = load("venv-3.12.1").answer
+    assert answer["in_venv"] and answer["prefix"].endswith("/venv")
+    assert not load("pyenv-3.12.1").answer["in_venv"]
 
 
 def test_the_running_interpreter_is_a_candidate(machine: Machine) -> None:
