@@ -54,10 +54,16 @@ class Config:
     requirement_files: tuple[Path, ...] = ()
     constraint_files: tuple[Path, ...] = ()
     index: IndexConfig = field(default_factory=IndexConfig)
+    prompt: str | None = None  # `[env] prompt`
 
     @property
     def project_dir(self) -> Path:
         return self.file.parent
+
+    @property
+    def env_prompt(self) -> str:
+        """The name an activated env shows: `[env] prompt`, else the project directory's."""
+        return self.prompt or self.project_dir.name or self.env_path.name
 
 
 def find_config(start: Path) -> Path:
@@ -89,7 +95,7 @@ def load_config(path: Path) -> Config:
 
 
 _TOP_KEYS = ("env", "requirements", "index")
-_ENV_KEYS = ("python", "path", "seed", "installer")
+_ENV_KEYS = ("python", "path", "seed", "installer", "prompt")
 _REQ_KEYS = ("packages", "files", "constraints")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
 
@@ -119,6 +125,9 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         raise where.error(
             "env", "installer", f"unknown installer {installer!r}", hint='use "pip" or "uv"'
         )
+    prompt = where.string(env, "prompt", "env")
+    if prompt is not None:
+        _check_prompt(prompt, where)
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -147,6 +156,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         requirement_files=files,
         constraint_files=constraints,
         index=index,
+        prompt=prompt,
     )
 
 
@@ -160,6 +170,18 @@ def _check_requirement(spec: str, where: _Where) -> None:
         raise where.error(
             "requirements", "packages", f"invalid requirement {spec!r}: {first}"
         ) from None
+
+
+def _check_prompt(prompt: str, where: _Where) -> None:
+    import unicodedata
+
+    hint = 'for example prompt = "myapp"'
+    if not prompt.strip():
+        raise where.error("env", "prompt", "must not be empty", hint=hint)
+    for char in prompt:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            message = f"contains {char!r}: a prompt is one line, without control characters"
+            raise where.error("env", "prompt", message, hint=hint)
 
 
 def init_config(directory: Path, python: str, packages: tuple[str, ...] = ()) -> Path:

@@ -69,7 +69,7 @@ class Project:
         check_env_path(config.env_path, config.project_dir)
         base = find_interpreter(config.python, config.project_dir)
         files = library_files(base.libdir, base.ldlibrary) if base.origin_rpath else ()
-        return cls(config, base, build_layout(config.env_path, base, files))
+        return cls(config, base, build_layout(config.env_path, base, files, config.env_prompt))
 
     @property
     def env(self) -> Path:

@@ -31,6 +31,7 @@ VALID: list[dict[str, Any]] = [
     {"env": {"python": "3.12"}},
     {"env": {"python": ">=3.10,<3.13", "path": "envs/web", "seed": []}},
     {"env": {"python": "/usr/bin/python3.11", "seed": ["pip"]}},
+    {"env": {"python": "3.12", "prompt": "my app (web) $x \u00e9"}},
     {
         "env": {"python": "3.12.1"},
         "requirements": {"packages": ["flask>=3", "requests[socks]; python_version < '4'"],
@@ -60,6 +61,13 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"env": {"python": "3.12"}, "index": {"no-index": "yes"}}, "expected true or false"),
     ({"env": {"python": "3.12"}, "index": {"url": ["a"]}}, "expected a string, got an array"),
     ({"env": "3.12"}, "env: expected a table, got a string"),
+    ({"env": {"python": "3.12", "prompt": ""}}, "[env] prompt: must not be empty"),
+    ({"env": {"python": "3.12", "prompt": " "}}, "[env] prompt: must not be empty"),
+    ({"env": {"python": "3.12", "prompt": 1}}, "[env] prompt: expected a string, got an integer"),
+    ({"env": {"python": "3.12", "prompt": "a\nb"}}, "prompt: contains '\\n': a prompt is one line"),
+    ({"env": {"python": "3.12", "prompt": "app\n"}}, "[env] prompt: contains '\\n'"),
+    ({"env": {"python": "3.12", "prompt": "a\x1b[31m"}}, "[env] prompt: contains '\\x1b'"),
+    ({"env": {"python": "3.12", "prompt": "a\u2028b"}}, "without control characters"),
 ]  # fmt: skip
 
 
@@ -94,6 +102,14 @@ def test_defaults_and_paths_relative_to_the_file() -> None:
     assert config.env_path == Path("/project/.poorenv")
     assert config.seed == DEFAULT_SEED
     assert config.requirement_files == (Path("/project/req.in"),)
+
+
+def test_the_prompt_is_the_setting_else_the_project_directory() -> None:
+    assert parse_config({"env": {"python": "3.12"}}, FILE).env_prompt == "project"
+    named = parse_config({"env": {"python": "3.12", "prompt": "web app"}}, FILE)
+    assert (named.prompt, named.env_prompt) == ("web app", "web app")
+    at_root = parse_config({"env": {"python": "3.12", "path": "/srv/env"}}, Path("/poorenv.toml"))
+    assert at_root.env_prompt == "env"
 
 
 def test_typo_suggestion_is_a_hint() -> None:

@@ -257,3 +257,17 @@ def test_debian_scheme_links_local_bin_and_free_threaded_names() -> None:
     assert layout.site_dirs == (ENV / "local/lib/python3.12/dist-packages",)
     assert build_layout(ENV, fake_base(abiflags="t")).exe == ENV / "bin" / "python3.12t"
     assert ENV / "bin" / "activate" in text_file_paths(layout)
+
+
+def test_a_changed_prompt_rewrites_the_activation_scripts_only() -> None:
+    base = fake_base()
+    state = synced_state(base)  # its scripts show the default prompt, the env directory's name
+    layout = build_layout(ENV, base, prompt="web shop")
+    result = plan(layout, base, state, a_lock())
+    assert kinds(result.actions) == ["write-files", "write-state"]
+    writes = result.actions[0]
+    assert isinstance(writes, WriteFiles)
+    assert [path.name for path, _ in writes.files] == ["activate", "activate.fish", "activate.csh"]
+    assert all("web shop" in text and "VIRTUAL_ENV" in text for _, text in writes.files)
+    assert "write activate, activate.fish, activate.csh" in result.render()
+    assert build_layout(ENV, base).prompt == ".poorenv"

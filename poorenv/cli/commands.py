@@ -226,10 +226,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
-    env_path = _config().env_path
+    config = _config()
+    env_path = config.env_path
     if not (env_path / "bin" / "python").exists():
         raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
-    environ = run_environ(env_path)
+    environ = run_environ(env_path, config.env_prompt)
     exe = shutil.which(cmd[0], path=environ["PATH"])
     if exe is None:
         raise EnvError(f"run: command not found: {cmd[0]}")
@@ -241,13 +242,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_activate(args: argparse.Namespace) -> int:
     from poorenv.plan.activation import code
 
-    env_path = _config().env_path
+    config = _config()
     shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
     if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
         raise ConfigError(
             f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
         )
-    print(code(env_path, "csh" if shell == "tcsh" else shell), end="")
+    print(code(config.env_path, shell, config.env_prompt), end="")
     return EXIT_OK
 
 

@@ -43,6 +43,7 @@ class Layout:
     site_dirs: tuple[Path, ...]  # purelib, platlib: created empty
     scripts_link: tuple[Path, str] | None  # Debian: ENV/local/bin -> ../bin
     pyvenv_cfg: Path
+    prompt: str  # the name activation shows
 
     @property
     def symlinks(self) -> tuple[tuple[Path, str], ...]:
@@ -54,8 +55,11 @@ def state_dir(env: Path) -> Path:
     return env / STATE_DIR
 
 
-def build_layout(env: Path, base: Interpreter, library_files: tuple[str, ...] = ()) -> Layout:
-    """The layout of `env` built on `base`. `library_files` are the base's libpython files."""
+def build_layout(
+    env: Path, base: Interpreter, library_files: tuple[str, ...] = (), prompt: str | None = None
+) -> Layout:
+    """The layout of `env` built on `base`. `library_files` are the base's libpython files;
+    `prompt` is the name its activation shows (default: the env directory's)."""
     paths = base.env_paths(env)
     bin_dir = env / "bin"
     exe = bin_dir / base.exe_name
@@ -88,4 +92,5 @@ def build_layout(env: Path, base: Interpreter, library_files: tuple[str, ...] = 
         site_dirs=site_dirs,
         scripts_link=scripts_link,
         pyvenv_cfg=env / "pyvenv.cfg",
+        prompt=env.name if prompt is None else prompt,
     )

@@ -223,7 +223,7 @@ def _links_dirs_files(layout: Layout, env: EnvState, fresh: bool) -> list[Action
 
 
 def _text_files(layout: Layout) -> list[tuple[Path, str]]:
-    return [(layout.pyvenv_cfg, PYVENV_CFG_TEXT), *activation_scripts(layout.env)]
+    return [(layout.pyvenv_cfg, PYVENV_CFG_TEXT), *activation_scripts(layout.env, layout.prompt)]
 
 
 def text_file_paths(layout: Layout) -> tuple[Path, ...]:
