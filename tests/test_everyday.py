@@ -432,6 +432,22 @@ def test_a_changed_prompt_is_planned_and_rewrites_the_scripts(synced: Path) -> N
     assert "in sync" in ok(run(synced, "plan")).stdout
 
 
+@pytest.mark.slow
+def test_run_of_a_moved_envs_script_names_the_missing_interpreter(
+    seeded: Path, tmp_path: Path
+) -> None:
+    old_python = seeded / ".poorenv" / "bin" / f"python{probe(HERE_PYTHON).xy}"
+    assert (seeded / ".poorenv" / "bin" / "pip").read_text().startswith(f"#!{old_python}")
+    moved = tmp_path / "moved"
+    seeded.rename(moved)
+    result = run(moved, "run", "--", "pip", "--version")
+    assert result.returncode == 127
+    assert result.stderr.splitlines() == [
+        f"error: run: pip: its interpreter {old_python} does not exist",
+        "hint: was the env moved, removed or rebuilt? `poorenv sync` rewrites its scripts",
+    ]
+
+
 # --- the CI recipe -------------------------------------------------------------------------------
 
 

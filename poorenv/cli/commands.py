@@ -217,8 +217,7 @@ def cmd_cache_key(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import shutil
-
+    from poorenv.launch import exec_command
     from poorenv.plan.activation import run_environ
 
     cmd = list(args.cmd)
@@ -230,13 +229,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     env_path = config.env_path
     if not (env_path / "bin" / "python").exists():
         raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
-    environ = run_environ(env_path, config.env_prompt)
-    exe = shutil.which(cmd[0], path=environ["PATH"])
-    if exe is None:
-        raise EnvError(f"run: command not found: {cmd[0]}")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(exe, cmd, environ)
+    exec_command(cmd, run_environ(env_path, config.env_prompt))
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
