@@ -18,7 +18,7 @@ from poorenv.plan.activation import SCRIPT_NAMES, code, printable, run_environ, 
 from tests import servers
 
 # A project name every shell would misread if it were not quoted and escaped for its prompt.
-NASTY = "a$(echo X)`echo Y`$HOME\\w\\$%d%%!e!!'q\"z {x}"
+NASTY = "a$(echo X)`echo Y`$HOME\\w\\$%d%%!e!!'q\"z {x} \\\\ \\'"
 WATCHED = ("POORENV_ACTIVE", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT", "UV_PYTHON",
            "PIP_REQUIRE_VIRTUALENV", "PYTHONHOME")  # fmt: skip
 
@@ -74,12 +74,16 @@ def shell_lines(shell: str, file: Path) -> str:
     """Set a prompt, source `file` twice (the second undoes the first), print each variable,
     deactivate, print them again and the prompt."""
     if shell in ("bash", "zsh"):
-        show = [f'echo "{n}=${{{n}-<unset>}}"' for n in WATCHED]
+        show = [
+            f'printf "%s\\n" "{n}=${{{n}-<unset>}}"' for n in WATCHED
+        ]  # zsh's echo eats backslashes
         lines = ["PS1='base> '", f". '{file}'", f". '{file}'", *show, "deactivate"]
         lines += ["echo deactivated", *show, 'echo "PROMPT=$PS1"']
         lines.append("if type deactivate >/dev/null 2>&1; then echo still-defined; fi")
     elif shell == "fish":
-        show = [f'set -q {n}; and echo "{n}=${n}"; or echo "{n}=<unset>"' for n in WATCHED]
+        show = [
+            f'set -q {n}; and printf "%s\\n" "{n}=${n}"; or echo "{n}=<unset>"' for n in WATCHED
+        ]
         lines = ["function fish_prompt; echo -n 'base> '; end", f"source '{file}'"]
         lines += [f"source '{file}'", *show, "deactivate", "echo deactivated", *show]
         lines += [
@@ -87,7 +91,7 @@ def shell_lines(shell: str, file: Path) -> str:
             "if functions -q deactivate; echo still-defined; end",
         ]
     else:
-        show = [f'if ($?{n}) then\necho "{n}=${n}:q"\nelse\necho "{n}=<unset>"\nendif'
+        show = [f'if ($?{n}) then\nprintf "%s\\n" "{n}=${n}:q"\nelse\necho "{n}=<unset>"\nendif'
                 for n in WATCHED]  # fmt: skip
         lines = ["set prompt = 'base> '", f"source '{file}'", f"source '{file}'", *show]
         lines += ["deactivate", "echo deactivated", *show, 'echo "PROMPT=$prompt:q"']
