@@ -221,6 +221,7 @@ def test_a_hostile_lock_is_refused_by_its_grammar(tmp_path: Path, edit: Edit, wo
 @pytest.mark.parametrize(
     ("edit", "words"),
     [
+        (lambda t: t.replace("[interpreter]", "[interp]"), "[interpreter]: missing"),
         (lambda t: t.replace("version = 1\n", "version = true\n", 1), "version: missing or not"),
         (lambda t: t.replace("version = 1\n", 'version = "1"\n', 1), "version: missing or not"),
         (lambda t: t.replace('created-by = "poorenv', "created-by = 1 #", 1), "created-by"),

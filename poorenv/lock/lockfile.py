@@ -238,17 +238,16 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         )
     if version < 1:
         raise bad("version", f"unknown lock format version {version}")
-    _only_known(data, _KEYS, "", bad)
     created_by = _field(data, "created-by", text_problem, bad)
     input_hash = _field(data, "input-hash", sha256_problem, bad)
     content_hash = _field(data, "content-hash", sha256_problem, bad)
     interp = data.get("interpreter")
     if not isinstance(interp, Mapping):
         raise bad("[interpreter]", "missing")
-    _only_known(interp, INTERPRETER_FIELDS, "[interpreter] ", bad)
     for key in INTERPRETER_FIELDS:
         if not isinstance(interp.get(key), str):
             raise bad(f"[interpreter] {key}", "missing or not a string")
+    _only_known(interp, INTERPRETER_FIELDS, "[interpreter] ", bad)
     try:
         interpreter = LockInterpreter(*(interp[key] for key in INTERPRETER_FIELDS))
     except FieldError as exc:
@@ -263,6 +262,7 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         if twin is not None:
             raise bad(f"package[{i}] ({package.name}) name", f"listed twice (package[{twin}])")
         packages.append(package)
+    _only_known(data, _KEYS, "", bad)
     lock = Lock(input_hash, interpreter, tuple(packages), created_by, version)
     if content_hash != lock.content_hash:
         raise LockError(
@@ -287,7 +287,6 @@ def _package(table: object, where: str, bad: _Bad) -> LockedPackage:
     if problem:
         raise bad(f"{where} name", problem)
     where = f"{where} ({name})"
-    _only_known(table, _PACKAGE_KEYS, f"{where} ", bad)
     pin, hashes, markers = table.get("version"), table.get("hashes"), table.get("markers")
     if not isinstance(pin, str) or not pin:
         raise bad(f"{where} version", "missing")
@@ -298,9 +297,11 @@ def _package(table: object, where: str, bad: _Bad) -> LockedPackage:
     if markers is not None and not isinstance(markers, str):
         raise bad(f"{where} markers", "not a string")
     try:
-        return LockedPackage(name, pin, tuple(hashes), markers)
+        package = LockedPackage(name, pin, tuple(hashes), markers)
     except FieldError as exc:
         raise bad(f"{where} {exc.field}", exc.problem) from None
+    _only_known(table, _PACKAGE_KEYS, f"{where} ", bad)
+    return package
 
 
 def _field(data: Mapping[str, Any], key: str, check: Callable[[str], str | None], bad: _Bad) -> str:
