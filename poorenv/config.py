@@ -161,14 +161,14 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
 
 
 def _check_requirement(spec: str, where: _Where) -> None:
-    from packaging.requirements import InvalidRequirement, Requirement
+    """A requirement poorenv can lock, by the rules of requirements files (lock/reqfile.py)."""
+    from poorenv.lock.reqfile import Refusal, requirement
 
     try:
-        Requirement(spec)
-    except InvalidRequirement as exc:
-        first = str(exc).splitlines()[0]
+        requirement(spec)
+    except Refusal as exc:
         raise where.error(
-            "requirements", "packages", f"invalid requirement {spec!r}: {first}"
+            "requirements", "packages", f"invalid requirement {spec!r}: {exc.problem}", exc.hint
         ) from None
 
 

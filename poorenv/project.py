@@ -18,7 +18,7 @@ from typing import Any
 from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
-from poorenv.errors import EnvError, LockError
+from poorenv.errors import ConfigError, EnvError, LockError
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, require_lock, stale_reason
 from poorenv.paths import cache_dir, lock_timeout
 from poorenv.plan import planner
@@ -259,12 +259,25 @@ class Project:
             found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_args())
         return pylock.render(status.lock, found, self.base)
 
+    def _input_files(self) -> list[Path]:
+        """The requirements and constraints files and the files they include: editing any of
+        them makes the lock stale, so the no-op stamp watches them all."""
+        from poorenv.lock.reqfile import read_inputs
+
+        config = self.config
+        listed = [*config.requirement_files, *config.constraint_files]
+        try:
+            read = read_inputs(config.file, config.requirement_files, config.constraint_files)
+        except ConfigError:  # edited since they were checked: the next sync says why
+            return listed
+        return list(dict.fromkeys([*listed, *(f.path for f in read)]))
+
     def _config_text(self) -> str:
         return self.config.file.read_bytes().decode("utf-8")
 
     def _stamp(self, lock_fresh: bool) -> dict[str, Any]:
         config = self.config
-        files = [config.file, self.lock_path, *config.requirement_files, *config.constraint_files]
+        files = [config.file, self.lock_path, *self._input_files()]
         files.append(Path(self.base.executable))
         if is_path_request(config.python):
             files.append(config.project_dir / Path(config.python).expanduser())

@@ -94,6 +94,22 @@ def test_requirements_are_checked_beyond_the_schema() -> None:
     assert "[requirements] packages: invalid requirement 'flask >>= 3'" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("alpha @ https://example.invalid/alpha-1.0.tar.gz", "alpha @ URL: poorenv.lock pins"),
+        ("alpha==${VERSION}", "pip would expand ${...}"),
+        ('alpha; os_name == "a#b"', "holds '#'"),
+        (".", "a path or URL"),
+    ],
+)
+def test_packages_obey_the_rules_of_requirements_files(spec: str, words: str) -> None:
+    data = {"env": {"python": "3.12"}, "requirements": {"packages": [spec]}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, FILE)
+    assert f"[requirements] packages: invalid requirement {spec!r}: {words}" in info.value.message
+
+
 def test_defaults_and_paths_relative_to_the_file() -> None:
     config = parse_config(
         {"env": {"python": " 3.12 "}, "requirements": {"files": ["req.in"]}}, FILE
