@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
-from poorenv._fs import atomic_write
-from poorenv.errors import ConfigError, LockError
+from poorenv._fs import atomic_write, read_regular
+from poorenv.errors import ConfigError, LockError, os_hint
+from poorenv.paths import CONFIG_NAME, resolve
 from poorenv.redact import redact
 
 if TYPE_CHECKING:
@@ -167,15 +168,16 @@ def read_lock(path: Path) -> Lock | None:
     """The lock at `path`, None if there is none; LockError if it cannot be trusted."""
     from poorenv.paths import loads_toml
 
+    refuse_link(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_regular(path)  # no link followed, even one planted meanwhile
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise LockError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = loads_toml(text)
-    except ValueError as exc:  # tomllib.TOMLDecodeError
+        data = loads_toml(raw.decode("utf-8"))
+    except ValueError as exc:  # not UTF-8, tomllib.TOMLDecodeError, nested too deeply
         raise LockError(
             f"{path}: invalid TOML: {exc}",
             hint="the lock is damaged; run `poorenv lock` to make it again",
@@ -251,12 +253,30 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
     return lock
 
 
+def refuse_link(path: Path) -> None:
+    """A link in the lock's place is neither followed nor replaced: a lock from a pull request
+    may point at any file on the machine, and poorenv's messages quote what they read."""
+    if os.path.islink(path):
+        raise LockError(
+            f"{path}: a symbolic link (to {os.readlink(path)}); poorenv reads and writes only"
+            " a regular file there",
+            hint="replace the link by the lock itself, or delete it and run `poorenv lock`",
+        )
+
+
 def write_lock(path: Path, lock: Lock) -> None:
     """Write atomically: a reader sees the old lock or the new one, never half of one.
 
-    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`).
+    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`). A link
+    in the lock's place is refused, never written through or replaced.
     """
-    atomic_write(path, lock.to_toml())
+    refuse_link(path)
+    try:
+        atomic_write(path, lock.to_toml())
+    except OSError as exc:
+        raise LockError(
+            f"{path}: cannot write: {exc.strerror}", hint=os_hint(exc, "the project directory")
+        ) from None
 
 
 # --- inputs and staleness --------------------------------------------------------------------
@@ -272,8 +292,16 @@ def index_arguments(index: IndexConfig, project_dir: Path) -> list[str]:
     for url in index.extra_urls:
         args += ["--extra-index-url", url]
     for link in index.find_links:
-        local = link if "://" in link else str((project_dir / link).resolve())
-        args += ["--find-links", local]
+        if "://" in link:
+            args += ["--find-links", link]
+            continue
+        try:
+            local = resolve(project_dir / link)
+        except OSError as exc:
+            raise ConfigError(
+                f"{project_dir / CONFIG_NAME}: [index] find-links: {link}: {exc.strerror}"
+            ) from None
+        args += ["--find-links", str(local)]
     return args
 
 

@@ -110,7 +110,10 @@ def _resolver_env(base: Interpreter) -> Path:
     target = root / f"{base.implementation}-{base.xy}{base.abiflags}-{key}"
     ready = target / "poorenv-ready"
     stamp = f"{base.executable} {base.executable_size} {base.executable_mtime_ns}\n"
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise paths.unusable_cache(exc, "a resolver env") from None
     with FileLock(str(root / f"{target.name}.lock")):
         if _read(ready) == stamp:
             return target / "bin" / "python"
