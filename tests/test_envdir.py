@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from poorenv import envdir
+from poorenv import ownership
 from poorenv.envdir import EnvDir, check_env_path, is_empty, is_env, read_marker
 from poorenv.errors import EnvError
 
@@ -169,16 +169,16 @@ def test_check_env_path_is_not_fooled_by_a_sync_building_meanwhile(
     project = tmp_path / "project"
     env = project / ".poorenv"
     env.mkdir(parents=True)
-    real_is_empty = envdir.is_empty
+    real_is_empty = ownership.is_empty
 
     def build_meanwhile(path: str | os.PathLike[str]) -> bool:
-        monkeypatch.setattr(envdir, "is_empty", real_is_empty)
+        monkeypatch.setattr(ownership, "is_empty", real_is_empty)
         built = EnvDir(env)
         built.adopt(MARKER)  # the marker first, as poorenv always writes it
         built.make_dir(env / "bin")
         return real_is_empty(path)
 
-    monkeypatch.setattr(envdir, "is_empty", build_meanwhile)
+    monkeypatch.setattr(ownership, "is_empty", build_meanwhile)
     check_env_path(env, project)
 
 
