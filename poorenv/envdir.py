@@ -357,12 +357,12 @@ def _writable(directory: str) -> None:
     raise OSError(code, os.strerror(code), directory)
 
 
-def _mount_points() -> list[str]:
+def _mount_points(table: str = "/proc/self/mountinfo") -> list[str]:
     """Every mount point of this process (Linux: /proc/self/mountinfo; elsewhere none)."""
     import re
 
     try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as handle:
+        with open(table, encoding="utf-8", errors="surrogateescape") as handle:
             fields = [line.split() for line in handle]
     except OSError:
         return []
