@@ -60,9 +60,11 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"env": {"python": "3.12"}, "index": {"no-index": "yes"}}, "expected true or false"),
     ({"env": {"python": "3.12"}, "index": {"url": ["a"]}}, "expected a string, got an array"),
     ({"env": "3.12"}, "env: expected a table, got a string"),
-    ({"env": {"python": "3.12", "path": "a\x00b"}}, "[env] path: 'a\\x00b' contains the control character U+0000"),
-    ({"env": {"python": "/usr/bin/py\x00"}}, "[env] python: '/usr/bin/py\\x00' contains the control"),
-    ({"env": {"python": "3.12"}, "index": {"find-links": ["w\nx"]}}, "[index] find-links: 'w\\nx' contains the control character U+000A"),
+    ({"env": {"python": "3.12", "path": "a\x00b"}},
+     "[env] path: 'a\\x00b' contains the control character U+0000"),
+    ({"env": {"python": "/usr/bin/py\x00"}}, "[env] python: '/usr/bin/py\\x00' contains"),
+    ({"env": {"python": "3.12"}, "index": {"find-links": ["w\nx"]}},
+     "[index] find-links: 'w\\nx' contains the control character U+000A"),
     ({"env": {"python": "3.12"}, "requirements": {"files": ["r\x7f"]}}, "U+007F"),
 ]  # fmt: skip
 
