@@ -57,7 +57,7 @@ def report(exc: BaseException, argv: Sequence[str]) -> str:
         f"poorenv {__version__}: internal error",
         f"time: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
         f"argv: {redact_argv(['poorenv', *argv])}",
-        f"cwd: {_safe(os.getcwd)}",
+        f"cwd: {_cwd()}",
         f"python: {sys.version.splitlines()[0]} ({sys.executable})",
         f"platform: {platform.platform()}",
         "",
@@ -87,8 +87,8 @@ def _write(directory: Path | None, text: str) -> Path:
     return Path(name)
 
 
-def _safe(get: object) -> str:
+def _cwd() -> str:
     try:
-        return str(get() if callable(get) else get)
-    except OSError as exc:
+        return os.getcwd()
+    except OSError as exc:  # removed meanwhile
         return f"({exc.strerror})"
