@@ -119,10 +119,10 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     where.keys(data, _TOP_KEYS, "")
     env = where.table(data, "env", required=True)
     where.keys(env, _ENV_KEYS, "env")
-    python = where.string(env, "python", "env", required=True)
+    python = where.string(env, "python", "env", required=True, text=True)
     if not python or not python.strip():
         raise where.error("env", "python", "must not be empty", hint='for example python = "3.12"')
-    env_path_text = where.string(env, "path", "env")
+    env_path_text = where.string(env, "path", "env", text=True)
     if env_path_text is not None and not env_path_text.strip():
         hint = f'the default is "{DEFAULT_ENV_PATH}"'
         raise where.error("env", "path", "must not be empty", hint=hint)
@@ -151,7 +151,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     idx = where.table(data, "index")
     where.keys(idx, _INDEX_KEYS, "index")
     index = IndexConfig(
-        url=where.string(idx, "url", "index"),
+        url=where.string(idx, "url", "index", text=True),
         extra_urls=where.strings(idx, "extra-urls", "index"),
         find_links=where.strings(idx, "find-links", "index"),
         no_index=where.boolean(idx, "no-index", "index"),
@@ -266,8 +266,14 @@ class _Where:
         return value
 
     def string(
-        self, mapping: Mapping[str, Any], key: str, table: str, required: bool = False
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        table: str,
+        required: bool = False,
+        text: bool = False,
     ) -> str | None:
+        """The string at `key`; `text`: a path, URL or version, so no control characters."""
         value = mapping.get(key)
         if value is None:
             if required:
@@ -275,11 +281,13 @@ class _Where:
             return None
         if not isinstance(value, str):
             raise self.error(table, key, f"expected a string, got {_type_name(value)}")
-        self.printable(value, table, key)
+        if text:
+            self.printable(value, table, key)
         return value
 
     def printable(self, value: str, table: str, key: str) -> None:
-        """Refuse control characters (a NUL, a newline): no path, URL or requirement has one."""
+        """Refuse control characters (a NUL, a newline): no path, URL or requirement has one.
+        Every array of strings is such; single strings ask for it (`text`)."""
         bad = _CONTROL.search(value)
         if bad:
             code = f"U+{ord(bad.group()):04X}"
