@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,9 @@ from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ConfigError, EnvError, LockError
-from poorenv.lock.lockfile import Lock, lock_path, read_lock, require_lock, stale_reason
-from poorenv.paths import cache_dir, lock_timeout
+from poorenv.lock.inputs import stale_reason
+from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
+from poorenv.paths import cache_dir, lock_timeout, unusable_cache
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
 from poorenv.plan.layout import Layout, build_layout
@@ -106,6 +108,7 @@ class Project:
 
         A damaged old lock is not an obstacle here: `poorenv lock` is how one is mended.
         """
+        refuse_link(self.lock_path)  # before resolving: the lock could not be written
         with env_lock(self.env):
             try:
                 old = read_lock(self.lock_path)
@@ -189,7 +192,7 @@ class Project:
         return tuple(dict.fromkeys(Path(paths[key]) for key in keys))
 
     def index_args(self) -> tuple[str, ...]:
-        from poorenv.lock.lockfile import index_arguments
+        from poorenv.lock.inputs import index_arguments
 
         return tuple(index_arguments(self.config.index, self.config.project_dir))
 
@@ -300,12 +303,14 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
     # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
     # even for an env that does not exist yet or a sync that is then refused.
     directory = cache_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
-    key = hashlib.sha256(str(env).encode()).hexdigest()[:24]
+    key = hashlib.sha256(os.fsencode(env)).hexdigest()[:24]
     lock = FileLock(str(directory / f"{key}.lock"))
     timeout = lock_timeout()
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
+    except OSError as exc:
+        raise unusable_cache(exc, "the env's lock") from None
     except Timeout:
         if reporter:
             reporter.waiting(env)

@@ -368,6 +368,47 @@ def test_a_failed_install_undoes_a_new_env(world: World, before: str) -> None:
     assert tree(world.root) == base_before
 
 
+def test_a_failed_first_build_removes_only_what_poorenv_made(world: World) -> None:
+    """The undo deletes what poorenv wrote and what the installer added at the env's top (its
+    data files), not a file the user dropped into the directory meanwhile."""
+
+    class Messy(FakeInstaller):
+        def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+            (world.env / "share" / "man").mkdir(parents=True)
+            (world.env / "share" / "man" / "alpha.1").write_text("man page")
+            return super().install(requirements, reinstall)
+
+    class User(Reporter):
+        def action(self, action: Action) -> None:
+            if action.kind == "make-dirs":  # while the env is being built
+                (world.env / "notes.txt").write_text("the user's")
+
+    world.env.mkdir()
+    failing = Messy(world.site, InstallerError("installing packages: boom"))
+    with pytest.raises(ApplyError, match="installing packages: boom"):
+        world.apply(lock_of(world, "alpha==1.0"), failing, User())
+    assert tree(world.env) == {"notes.txt": "the user's"}
+
+
+def test_a_stamp_that_cannot_be_written_is_a_warning(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In sync, but the state file cannot be rewritten (another user's or a read-only env)."""
+    lock = lock_of(world)
+    world.apply(lock)
+    before = tree(world.env)
+    env = EnvDir(world.env)
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(env, "write_json", refuse)
+    applier = Applier(env, world.installer(), Reporter(), lambda: {"new": 1})
+    applier.refresh_stamp(desired_record(world.base, world.layout, lock))
+    assert tree(world.env) == before
+    assert f"cannot record the no-op stamp in {world.env}: Permission denied" in caplog.text
+
+
 def test_a_failed_install_leaves_an_existing_env_as_it_was(world: World) -> None:
     world.apply(lock_of(world, "alpha==1.0"))
     before = tree(world.env)

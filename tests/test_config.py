@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from poorenv.config import (
     DEFAULT_SEED,
     find_config,
+    init_config,
     load_config,
     loads_toml,
     parse_config,
@@ -68,6 +70,12 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"env": {"python": "3.12", "prompt": "app\n"}}, "[env] prompt: contains '\\n'"),
     ({"env": {"python": "3.12", "prompt": "a\x1b[31m"}}, "[env] prompt: contains '\\x1b'"),
     ({"env": {"python": "3.12", "prompt": "a\u2028b"}}, "without control characters"),
+    ({"env": {"python": "3.12", "path": "a\x00b"}},
+     "[env] path: 'a\\x00b' contains the control character U+0000"),
+    ({"env": {"python": "/usr/bin/py\x00"}}, "[env] python: '/usr/bin/py\\x00' contains"),
+    ({"env": {"python": "3.12"}, "index": {"find-links": ["w\nx"]}},
+     "[index] find-links: 'w\\nx' contains the control character U+000A"),
+    ({"env": {"python": "3.12"}, "requirements": {"files": ["r\x7f"]}}, "U+007F"),
 ]  # fmt: skip
 
 
@@ -171,3 +179,78 @@ def test_examples_validate_against_the_schema() -> None:
         data = loads_toml(file.read_text())
         assert schema_errors(data) == [], file
         parse_config(data, file)
+
+
+@pytest.mark.parametrize("what", ["loop", "dangling", "directory"])
+def test_a_poorenv_toml_that_is_no_file_stops_the_search(tmp_path: Path, what: str) -> None:
+    """Skipping it would silently take a parent's poorenv.toml instead."""
+    (tmp_path / "poorenv.toml").write_text('[env]\npython = "3.12"\n')
+    here = tmp_path / "project" / "poorenv.toml"
+    here.parent.mkdir()
+    if what == "loop":
+        here.symlink_to("other")
+        (here.parent / "other").symlink_to("poorenv.toml")
+    elif what == "dangling":
+        here.symlink_to("nothing")
+    else:
+        here.mkdir()
+    words = {
+        "loop": "cannot read: Too many levels of symbolic links",
+        "dangling": "a symbolic link to nothing",
+        "directory": "not a regular file",
+    }[what]
+    with pytest.raises(ConfigError) as info:
+        find_config(here.parent)
+    assert info.value.message == f"{here}: {words}"
+
+
+def test_a_path_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    project = tmp_path / os.fsdecode(b"proj\xff")
+    project.mkdir()
+    (project / "poorenv.toml").write_text('[env]\npython = "3.12"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(project / "poorenv.toml")
+    assert (
+        info.value.message == f"project directory {tmp_path}/proj\\xff: its name is not valid UTF-8"
+    )
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "poorenv.toml").write_text(
+        '[env]\npython = "3.12"\npath = "../proj\\u00ff"\n'
+    )
+    assert load_config(tmp_path / "ok" / "poorenv.toml").env_path == tmp_path / "proj\xff"
+    (tmp_path / "link").symlink_to(project)  # a UTF-8 name that leads to one that is not
+    (tmp_path / "ok" / "poorenv.toml").write_text('[env]\npython = "3.12"\npath = "../link/env"\n')
+    with pytest.raises(
+        ConfigError, match=r"env path .*/proj\\xff/env: its name is not valid UTF-8"
+    ):
+        load_config(tmp_path / "ok" / "poorenv.toml")
+
+
+def test_an_env_path_that_loops_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "env").symlink_to("env2")
+    (tmp_path / "env2").symlink_to("env")
+    with pytest.raises(ConfigError) as info:
+        parse_config({"env": {"python": "3.12", "path": "env/x"}}, tmp_path / "poorenv.toml")
+    assert info.value.message == (
+        f"{tmp_path / 'poorenv.toml'}: [env] path: {tmp_path / 'env' / 'x'}:"
+        " Too many levels of symbolic links"
+    )
+
+
+def test_init_where_it_cannot_write_is_one_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    real_open = builtins.open
+
+    def read_only(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode == "x":
+            raise OSError(30, "Read-only file system")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only)
+    with pytest.raises(ConfigError) as info:
+        init_config(tmp_path, "3.12")
+    assert info.value.message == f"{tmp_path / 'poorenv.toml'}: cannot write: Read-only file system"
+    assert info.value.hint == "the project directory must be writable by you"

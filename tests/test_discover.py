@@ -169,6 +169,26 @@ def test_no_match(machine: Machine) -> None:
     assert "pyenv install" in info.value.hint
 
 
+def test_places_that_cannot_be_searched_are_skipped_with_one_warning(
+    machine: Machine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a shell skips them on PATH: a file, a dangling link, a loop; only the loop (it may
+    hide an interpreter) is named, once."""
+    machine.install_all()
+    root = machine.root
+    (root / "afile").write_text("x")
+    (root / "dangling").symlink_to(root / "nothing")
+    (root / "loop").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop")
+    usr_bin = machine.at("/usr/bin")
+    machine.path(root / "afile", root / "dangling", root / "loop", usr_bin, root / "loop")
+    assert machine.find("3.12").version == "3.12.1"
+    machine.find("3.11")
+    skipped = [r.getMessage() for r in caplog.records if "skips" in r.getMessage()]
+    loops = "Too many levels of symbolic links"
+    assert skipped == [f"interpreter discovery skips {root / 'loop'}: {loops}"]
+
+
 def test_older_than_3_8_is_refused(machine: Machine) -> None:
     machine.install_all()
     old = machine.install("pyenv-3.7.16")

@@ -12,15 +12,14 @@ import pytest
 
 from poorenv.config import loads_toml, parse_config
 from poorenv.errors import ConfigError, LockError
+from poorenv.lock.inputs import input_hash, stale_reason
 from poorenv.lock.lockfile import (
     LOCK_VERSION,
     Lock,
     LockedPackage,
     LockInterpreter,
-    input_hash,
     parse_lock,
     read_lock,
-    stale_reason,
     write_lock,
 )
 from poorenv.lock.resolver import parse_requirements
@@ -287,3 +286,77 @@ def test_judging_a_lock_refuses_a_requirements_line_it_cannot_lock(tmp_path: Pat
     config = config_in(tmp_path, INCLUDING)
     with pytest.raises(ConfigError, match=r"req\.in:2: '-e \.': editable"):
         stale_reason(a_lock(), config, fake_base())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("target", ["a lock", "a secret", "nothing"])
+def test_a_link_in_the_locks_place_is_neither_read_nor_written(tmp_path: Path, target: str) -> None:
+    """A lock from a pull request may be a link to any file: never followed, never replaced."""
+    other = tmp_path / "other.lock"
+    if target == "a lock":
+        write_lock(other, a_lock())
+    elif target == "a secret":
+        other.write_text('password = "hunter2"\n')
+    before = other.read_bytes() if other.exists() else None
+    path = tmp_path / "poorenv.lock"
+    path.symlink_to(other)
+    for attempt in (lambda: read_lock(path), lambda: write_lock(path, a_lock())):
+        with pytest.raises(LockError) as info:
+            attempt()
+        assert info.value.message == (
+            f"{path}: a symbolic link (to {other}); poorenv reads and writes only a regular file"
+            " there"
+        )
+        assert "hunter2" not in str(info.value.hint)
+    assert path.is_symlink()
+    assert (other.read_bytes() if other.exists() else None) == before
+
+
+def test_a_lock_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "poorenv.lock"
+    path.mkdir()
+    with pytest.raises(LockError, match="cannot read: not a regular file"):
+        read_lock(path)
+    with pytest.raises(LockError, match="cannot write: Is a directory"):
+        write_lock(path, a_lock())
+
+
+def test_a_lock_that_cannot_be_written_is_one_lock_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("poorenv.lock.lockfile.atomic_write", refuse)
+    with pytest.raises(LockError) as info:
+        write_lock(tmp_path / "poorenv.lock", a_lock())
+    assert info.value.message == f"{tmp_path / 'poorenv.lock'}: cannot write: Permission denied"
+    assert info.value.hint == "the project directory must be writable by you"
+
+
+def test_a_deeply_nested_lock_is_damaged_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "poorenv.lock"
+    path.write_text("x = " + "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(LockError, match="invalid TOML: nested too deeply"):
+        read_lock(path)
+
+
+def test_find_links_that_loop_are_a_config_error(tmp_path: Path) -> None:
+    from poorenv.config import IndexConfig
+    from poorenv.errors import ConfigError
+    from poorenv.lock.inputs import index_arguments
+
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    (tmp_path / "wheels").mkdir()
+    ok = index_arguments(IndexConfig(find_links=("wheels", "https://example.invalid/")), tmp_path)
+    assert ok == [
+        "--find-links",
+        str(tmp_path / "wheels"),
+        "--find-links",
+        "https://example.invalid/",
+    ]
+    with pytest.raises(ConfigError) as info:
+        index_arguments(IndexConfig(find_links=("a",)), tmp_path)
+    assert info.value.message == (
+        f"{tmp_path / 'poorenv.toml'}: [index] find-links: a: Too many levels of symbolic links"
+    )

@@ -116,6 +116,20 @@ def test_synced_env_plans_nothing() -> None:
     assert "nothing to do" in result.render()
 
 
+def test_a_missing_or_unreadable_record_is_named() -> None:
+    base = fake_base()
+    state = dataclasses.replace(synced_state(base), record=None)  # e.g. nested too deeply
+    result = plan(build_layout(ENV, base), base, state, a_lock())
+    assert kinds(result.actions) == ["write-state"]
+    assert result.reasons == ["state record missing or unreadable"]
+    stale = dataclasses.replace(
+        synced_state(base), record=desired_record(base, build_layout(ENV, base), None)
+    )
+    assert plan(build_layout(ENV, base), base, stale, a_lock()).reasons == [
+        "state record out of date"
+    ]
+
+
 def test_plan_is_json_serialisable() -> None:
     base = fake_base()
     layout = build_layout(ENV, base)

@@ -22,7 +22,8 @@ from poorenv.config import Config, parse_config
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ConfigError, LockError
 from poorenv.lock import resolver
-from poorenv.lock.lockfile import Lock, LockInterpreter, input_hash
+from poorenv.lock.inputs import input_hash
+from poorenv.lock.lockfile import Lock, LockInterpreter
 from poorenv.lock.resolver import parse_requirements, resolve, resolver_python
 from tests.fakes import fake_base
 

@@ -105,7 +105,10 @@ class Applier:
     def refresh_stamp(self, state: EnvRecord) -> None:
         """Record a new stamp in an env the full planner found in sync."""
         if self.stamp is not None and self.env.state_dir.is_dir():
-            self._write_state(WriteState("stamp out of date", state))
+            try:
+                self._write_state(WriteState("stamp out of date", state))
+            except OSError as exc:  # in sync all the same (another user's or a read-only env)
+                log.warning("cannot record the no-op stamp in %s: %s", self.env.path, exc.strerror)
 
     # --- actions --------------------------------------------------------------------------------
 
@@ -164,6 +167,7 @@ class Applier:
 
     def _install_packages(self, action: InstallPackages) -> None:
         before = self._target_entries()
+        tops = set(os.listdir(self.env.path))
         try:
             records = self.installer.install(action.requirements, action.reinstall)
         except InstallerError:
@@ -171,6 +175,8 @@ class Applier:
             for path in sorted(self._target_entries() - before):
                 self.env.remove(path)
             raise
+        finally:  # what it added at the env's top is poorenv's to undo after a failed first build
+            self.env.claim(self.env.path / name for name in set(os.listdir(self.env.path)) - tops)
         for record, text in records.items():
             self.env.write_text(record, text)
 

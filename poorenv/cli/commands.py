@@ -225,9 +225,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
+    from poorenv.envdir import env_exists
+
     config = _config()
     env_path = config.env_path
-    if not (env_path / "bin" / "python").exists():
+    if not env_exists(env_path) or not os.path.exists(env_path / "bin" / "python"):
         raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
     exec_command(cmd, run_environ(env_path, config.env_prompt))
 
@@ -246,15 +248,15 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from poorenv.envdir import EnvDir, check_env_path
+    from poorenv.envdir import EnvDir, check_env_path, env_exists
     from poorenv.project import env_lock
 
     config = _config()
     env = config.env_path
-    if not env.exists():
+    if not env_exists(env):
         say(args, f"{env}: nothing to remove")
         return EXIT_OK
-    check_env_path(env, config.project_dir)
+    check_env_path(env, config.project_dir, "remove")
     with env_lock(env):
         EnvDir(env).remove_env()
     say(args, f"removed {env}")

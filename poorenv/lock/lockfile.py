@@ -1,8 +1,9 @@
-"""poorenv.lock: its typed form, reading and writing it, and telling when it is stale.
+"""poorenv.lock: its typed form, reading it by its grammar, and writing it.
 
 The lock is TOML with keys in a stable order. It records the interpreter it was resolved for,
 a hash of the inputs it was made from, and per package the version and the sha256 of every
-acceptable artifact. Resolving is in `resolver.py`; this module never starts a process.
+acceptable artifact. Resolving is in `resolver.py`, what a lock is made from and when it is
+stale in `inputs.py`; this module never starts a process.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
-from poorenv._fs import atomic_write
-from poorenv.errors import LockError
+from poorenv._fs import atomic_write, read_regular
+from poorenv.errors import LockError, os_hint
 from poorenv.lock.grammar import (
     FieldError,
     hash_problem,
@@ -31,10 +32,9 @@ from poorenv.lock.grammar import (
     text_problem,
     version_problem,
 )
-from poorenv.redact import redact
 
 if TYPE_CHECKING:
-    from poorenv.config import Config, IndexConfig
+    from poorenv.config import Config
     from poorenv.discover.interpreter import Interpreter
 
 LOCK_NAME = "poorenv.lock"
@@ -201,15 +201,16 @@ def read_lock(path: Path) -> Lock | None:
     """The lock at `path`, None if there is none; LockError if it cannot be trusted."""
     from poorenv.paths import loads_toml
 
+    refuse_link(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_regular(path)  # no link followed, even one planted meanwhile
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise LockError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = loads_toml(text)
-    except ValueError as exc:  # tomllib.TOMLDecodeError
+        data = loads_toml(raw.decode("utf-8"))
+    except ValueError as exc:  # not UTF-8, tomllib.TOMLDecodeError, nested too deeply
         raise LockError(
             f"{path}: invalid TOML: {exc}",
             hint="the lock is damaged; run `poorenv lock` to make it again",
@@ -321,78 +322,27 @@ def _only_known(table: Mapping[str, Any], known: tuple[str, ...], where: str, ba
             raise bad(f"{where}{shown(key)}", f"unknown key (known: {', '.join(known)})")
 
 
+def refuse_link(path: Path) -> None:
+    """A link in the lock's place is neither followed nor replaced: a lock from a pull request
+    may point at any file on the machine, and poorenv's messages quote what they read."""
+    if os.path.islink(path):
+        raise LockError(
+            f"{path}: a symbolic link (to {os.readlink(path)}); poorenv reads and writes only"
+            " a regular file there",
+            hint="replace the link by the lock itself, or delete it and run `poorenv lock`",
+        )
+
+
 def write_lock(path: Path, lock: Lock) -> None:
     """Write atomically: a reader sees the old lock or the new one, never half of one.
 
-    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`).
+    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`). A link
+    in the lock's place is refused, never written through or replaced.
     """
-    atomic_write(path, lock.to_toml())
-
-
-# --- inputs and staleness --------------------------------------------------------------------
-
-
-def index_arguments(index: IndexConfig, project_dir: Path) -> list[str]:
-    """pip options for `[index]`; empty when pip's own configuration applies."""
-    args: list[str] = []
-    if index.no_index:
-        args.append("--no-index")
-    if index.url:
-        args += ["--index-url", index.url]
-    for url in index.extra_urls:
-        args += ["--extra-index-url", url]
-    for link in index.find_links:
-        local = link if "://" in link else str((project_dir / link).resolve())
-        args += ["--find-links", local]
-    return args
-
-
-def input_hash(config: Config) -> str:
-    """What the lock was made from: requirements, constraints, index, seed, interpreter request.
-
-    File contents count, not their modification times, and so do the files they include.
-    Credentials in index URLs do not count, so rotating a password does not make the lock
-    stale. A requirements line poorenv cannot lock is a ConfigError here (reqfile.py).
-    """
-    from poorenv.lock.reqfile import read_inputs
-
-    read = read_inputs(config.file, config.requirement_files, config.constraint_files)
-    digests = {(os.path.realpath(f.path), f.constraint): f.content for f in read}
-
-    def entry(path: Path, constraint: bool) -> list[str]:
-        content = digests[(os.path.realpath(path), constraint)]
-        return [os.path.relpath(path, config.project_dir), hashlib.sha256(content).hexdigest()]
-
-    index = config.index
-    inputs: dict[str, Any] = {
-        "python": config.python,
-        "seed": sorted(config.seed),
-        "packages": list(config.packages),
-        "files": [entry(path, False) for path in config.requirement_files],
-        "constraints": [entry(path, True) for path in config.constraint_files],
-        "index": {
-            "url": redact(index.url or ""),
-            "extra-urls": [redact(u) for u in index.extra_urls],
-            "find-links": [redact(u) for u in index.find_links],
-            "no-index": index.no_index,
-        },
-    }
-    included = [entry(f.path, f.constraint) for f in read if not f.listed]
-    if included:  # only then: locks of projects without includes keep their hash
-        inputs["included"] = included
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
-
-
-def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | None:
-    """Why `lock` cannot be used as it is for `config` on `base`; None when it can."""
-    if lock is None:
-        return f"{LOCK_NAME} is missing"
-    mismatch = lock.interpreter.mismatch(base)
-    if mismatch:
-        return f"{LOCK_NAME} is for another interpreter: {mismatch}"
-    if lock.input_hash != input_hash(config):
-        return (
-            f"{LOCK_NAME} is stale: poorenv.toml or a requirements file changed since it was made"
-        )
-    return None
+    refuse_link(path)
+    try:
+        atomic_write(path, lock.to_toml())
+    except OSError as exc:
+        raise LockError(
+            f"{path}: cannot write: {exc.strerror}", hint=os_hint(exc, "the project directory")
+        ) from None

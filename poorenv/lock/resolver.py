@@ -21,14 +21,8 @@ from poorenv._run import ToolError, run
 from poorenv.apply.pipwheel import run_pip
 from poorenv.errors import LockError
 from poorenv.lock.grammar import FieldError, shown
-from poorenv.lock.lockfile import (
-    LOCK_NAME,
-    Lock,
-    LockedPackage,
-    LockInterpreter,
-    index_arguments,
-    input_hash,
-)
+from poorenv.lock.inputs import index_arguments, input_hash
+from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter
 from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
 
 if TYPE_CHECKING:
@@ -130,7 +124,10 @@ def _resolver_env(base: Interpreter) -> Path:
     target = root / f"{base.implementation}-{base.xy}{base.abiflags}-{key}"
     ready = target / "poorenv-ready"
     stamp = f"{base.executable} {base.executable_size} {base.executable_mtime_ns}\n"
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise paths.unusable_cache(exc, "a resolver env") from None
     with FileLock(str(root / f"{target.name}.lock")):
         if _read(ready) == stamp:
             return target / "bin" / "python"

@@ -208,7 +208,7 @@ class Plan:
         ]
         if self.lock_problem:
             found.insert(0, self.lock_problem)
-        return found or ["state record out of date"]
+        return found or [a.reason for a in self.actions[-1:]] or ["state record out of date"]
 
     def to_json(self) -> dict[str, Any]:
         return {

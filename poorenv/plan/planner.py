@@ -97,7 +97,13 @@ def plan(
     if lock is None and env.record:  # the packages are unknown until there is a lock
         wanted = dataclasses.replace(wanted, packages=env.record.packages)
     if actions or fresh or env.record != wanted:
-        reason = "env changed" if actions else "state record out of date"
+        reason = (
+            "env changed"
+            if actions
+            else "state record out of date"
+            if env.record
+            else "state record missing or unreadable"
+        )
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
 

@@ -5,7 +5,6 @@ Only reads. Never starts an interpreter. Installed distributions are read by `st
 
 from __future__ import annotations
 
-import json
 import os
 import stat as statmod
 from collections.abc import Mapping
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv.envdir import is_empty, read_marker
+from poorenv.paths import loads_json
 from poorenv.plan.layout import BYTECODE_DIR, STATE, Layout, Mirror, state_dir
 from poorenv.state.record import EnvRecord
 from poorenv.state.site import SitePackages
@@ -87,8 +87,8 @@ def entry_of(path: Path) -> Entry:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from `path`; None when missing, unreadable or not an object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = loads_json(path.read_bytes())
+    except (OSError, ValueError):  # a damaged or deeply nested file: no record
         return None
     return data if isinstance(data, dict) else None
 
