@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from poorenv.paths import MARKER, STATE, STATE_DIR
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
     StrPath = str | os.PathLike[str]
@@ -153,6 +153,20 @@ class EnvDir:
             if os.path.isdir(real):  # what does not exist yet may still become a link
                 self._real_dirs[parent] = real
         return text, real
+
+    def refuse_links_out(self, dirs: Iterable[StrPath], verb: str = "install into") -> None:
+        """Refuse unless each of `dirs` really lies inside the env (symlinks followed): what
+        an installer writes or deletes there must not land outside."""
+        from poorenv.errors import EnvError
+
+        for directory in dirs:
+            real = os.path.realpath(directory)
+            if real != self._real and not real.startswith(self._real + os.sep):
+                raise EnvError(
+                    f"refusing to {verb} {os.fspath(directory)}: it leads outside the env"
+                    f" (to {real})",
+                    hint="run `poorenv sync`: it rebuilds the env with real directories",
+                )
 
     def ensure_ours(self) -> None:
         """Refuse to delete anything unless the env carries poorenv's marker."""

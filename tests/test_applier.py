@@ -27,6 +27,7 @@ from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout, build_layout
 from poorenv.plan.planner import desired_record, plan, text_file_paths
 from poorenv.report import Reporter
 from poorenv.state.env import read_env
+from poorenv.state.scheme import Scheme
 from tests.fakes import fake_base
 from tests.test_envdir import tree
 
@@ -116,6 +117,11 @@ class World:
         paths = self.base.env_paths(self.env)
         return [Path(paths[k]) for k in ("purelib", "platlib", "scripts", "include")]
 
+    @property
+    def scheme(self) -> Scheme:
+        assert list(self.layout.scheme.targets) == list(dict.fromkeys(self.targets))
+        return self.layout.scheme
+
     def plan(self, lock: Lock | None) -> Plan:
         state = read_env(self.layout, text_file_paths(self.layout))
         return plan(self.layout, self.base, state, lock)
@@ -135,7 +141,7 @@ class World:
             installer or self.installer(),
             reporter or Reporter(),
             stamp or (lambda: {"taken": True}),
-            self.targets,
+            self.scheme,
         )
         return applier.apply(self.plan(lock))
 
@@ -433,11 +439,20 @@ def test_a_full_disk_is_an_apply_error_with_a_hint(
         assert (world.env / "pyvenv.cfg").read_text() == "changed"
 
 
+class LinkingInstaller(FakeInstaller):
+    """Plants `site/evil -> outside` while it installs (a link there before the install is
+    refused earlier, by the plan: see test_sealed.py)."""
+
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        records = super().install(requirements, reinstall)
+        (self.site / "evil").symlink_to(self.site.parents[4] / "outside")
+        return records
+
+
 def test_a_record_outside_the_env_is_refused(world: World, tmp_path: Path) -> None:
     world.apply(lock_of(world))
     outside = tmp_path / "outside"
     outside.mkdir()
-    (world.site / "evil").symlink_to(outside)
     for number, (record, words) in enumerate(
         (
             (outside / "RECORD", "outside the env"),
@@ -446,7 +461,8 @@ def test_a_record_outside_the_env_is_refused(world: World, tmp_path: Path) -> No
         )
     ):
         lock = lock_of(world, f"p{number}==1.0")  # a package not installed yet
-        installer = world.installer(extra_records={record: "x,,\n"})
+        installer = LinkingInstaller(world.site, extra_records={record: "x,,\n"})
         with pytest.raises(EnvError, match=words):
             world.apply(lock, installer)
+        (world.site / "evil").unlink()
     assert tree(outside) == {}

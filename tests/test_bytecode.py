@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from poorenv.apply.bytecode import compile_distributions
+from poorenv.state.scheme import Scheme
 
 
 def test_the_named_distributions_are_compiled_and_their_bytecode_recorded(tmp_path: Path) -> None:
@@ -20,7 +21,8 @@ def test_the_named_distributions_are_compiled_and_their_bytecode_recorded(tmp_pa
         (info / "RECORD").write_text(
             f"{module}/__init__.py,sha256=abc,6\n{info.name}/RECORD,,\n", encoding="utf-8"
         )
-    updates = compile_distributions(Path(sys.executable), [tmp_path], ["pkg-one"], tag)
+    scheme = Scheme.of(tmp_path, {"purelib": str(tmp_path)})
+    updates = compile_distributions(Path(sys.executable), scheme, ["pkg-one"], tag)
     record = tmp_path / "Pkg_One-1.0.dist-info" / "RECORD"
     assert list(updates) == [record]  # "other" was not asked for
     pyc = f"pkg_one/__pycache__/__init__.{tag}.pyc"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from poorenv import doctor
 from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter
+from poorenv.state.scheme import Scheme
 from poorenv.state.site import SitePackages
 from tests.fakes import fake_base
 
@@ -38,7 +39,8 @@ def a_site(site: Path) -> SitePackages:
 
 
 def test_records_name_modified_and_missing_files(tmp_path: Path) -> None:
-    problems = list(doctor._records(a_site(tmp_path)))
+    scheme = Scheme.of(tmp_path, {"purelib": str(tmp_path)})
+    problems = list(doctor._records(a_site(tmp_path), scheme))
     assert [(p.kind, p.path) for p in problems] == [
         ("modified-file", str(tmp_path / "beta.py")),
         ("missing-file", str(tmp_path / "beta_gone.py")),

@@ -51,7 +51,8 @@ def test_names_are_normalised_and_found_in_any_spelling(tmp_path: Path) -> None:
 def test_odd_names_are_skipped_without_a_crash(tmp_path: Path) -> None:
     dist_info(tmp_path, "nodash.dist-info")
     dist_info(tmp_path, "-1.0.dist-info")
-    dist_info(tmp_path, "pkg-1.0.egg-info")
+    dist_info(tmp_path, "-1.0.egg-info")  # egg-info: see test_legacy_egg_info_...
+    dist_info(tmp_path, "noversion.egg-info")  # no version, no PKG-INFO to read it from
     (tmp_path / "notes-1.0.txt").write_text("", encoding="utf-8")
     dist_info(tmp_path, "legacy-1.0-beta.dist-info")  # the first "-" ends the name
     site = SitePackages.read([tmp_path])
