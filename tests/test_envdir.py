@@ -419,3 +419,16 @@ def test_writes_make_missing_parents_and_replace_what_stands_there(tmp_path: Pat
     assert os.readlink(env.path / "lib" / "dir") == str(source)
     assert source.read_text() == "exe"
     assert not any(p.name.endswith("poorenv-tmp") for p in env.path.rglob("*"))
+
+
+def test_install_directories_leading_outside_are_refused(tmp_path: Path, outside: Path) -> None:
+    env = made_env(tmp_path)
+    (env.path / "lib").mkdir()
+    (env.path / "bin").symlink_to(outside)
+    (env.path / "local").symlink_to("lib")  # inside: fine
+    env.refuse_links_out([env.path / "lib", env.path / "local", env.path / "new"])
+    with pytest.raises(EnvError) as caught:
+        env.refuse_links_out([env.path / "lib", env.path / "bin"])
+    assert caught.value.message == (
+        f"refusing to install into {env.path / 'bin'}: it leads outside the env (to {outside})"
+    )

@@ -184,10 +184,12 @@ class Applier:
         try:
             records = self.installer.install(action.requirements, action.reinstall)
             self._guard([c.name for c in action.changes], "keep it installed")
-        except (InstallerError, UnsafeDistribution):
+        except (InstallerError, UnsafeDistribution) as exc:
             # The installer rolls back what it uninstalled; what it had begun to add goes here.
             for path in sorted(self._target_entries() - before):
                 self.env.remove(path)
+            if isinstance(exc, UnsafeDistribution):  # also when the bytecode step found it
+                raise UnsafeDistribution(exc.unsafe, "keep it installed") from None
             raise
         for record, text in records.items():
             self.env.write_text(record, text)

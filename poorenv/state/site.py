@@ -115,24 +115,24 @@ class Distribution:
         return source, [*listed, (self.dist_info.name, str(self.dist_info))], None
 
     def _egg_files(self) -> tuple[str, list[tuple[str, str]], str | None]:
-        """What pip removes for an egg-info: installed-files.txt (relative to the egg-info),
-        else each top_level.txt name (a package, module.py, .pyc, .pyo)."""
+        """What pip or uv remove for an egg-info: installed-files.txt's entries (relative to
+        the egg-info; pip) and each top_level.txt name as a package, .py, .pyc, .pyo (pip
+        without installed-files.txt, and uv always)."""
         info = self.dist_info
         if info.is_symlink() or not info.is_dir():
             return "PKG-INFO", [], f"{info.name} is a file, not a directory: it lists no files"
         installed = _lines(info / "installed-files.txt")
-        if installed:
-            return "installed-files.txt", [(n, os.path.join(info, n)) for n in installed], None
-        top = _lines(info / "top_level.txt")
-        if not top:
+        listed = [(n, os.path.join(info, n)) for n in installed]
+        suffixes = ("", ".py", ".pyc", ".pyo")
+        top = [
+            (n + x, os.path.join(self.site, n + x))
+            for n in _lines(info / "top_level.txt")
+            for x in suffixes
+        ]
+        if not listed and not top:
             why = f"{info.name} lists no files (no installed-files.txt, empty top_level.txt)"
             return "top_level.txt", [], why
-        suffixes = ("", ".py", ".pyc", ".pyo")
-        return (
-            "top_level.txt",
-            [(n + x, os.path.join(self.site, n + x)) for n in top for x in suffixes],
-            None,
-        )
+        return "installed-files.txt" if listed else "top_level.txt", listed + top, None
 
     def _rows(self) -> list[list[str]] | None:
         try:
