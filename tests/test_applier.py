@@ -28,7 +28,7 @@ from poorenv.plan.planner import desired_record, plan, text_file_paths
 from poorenv.report import Reporter
 from poorenv.state.env import read_env
 from poorenv.state.scheme import Scheme
-from poorenv.state.site import UnsafeDistribution
+from poorenv.state.site import SitePackages, UnsafeDistribution
 from tests.fakes import fake_base
 from tests.test_envdir import tree
 
@@ -577,3 +577,29 @@ def test_no_install_through_a_link_or_into_a_directory_leading_outside(
     assert installer.calls == []
     assert (outside / "pkg" / "__init__.py").read_text() == "precious"
     assert not (outside / "site" / "pkg").exists()
+
+
+@pytest.mark.parametrize("which", ["site", "stdlib", "bin"])
+def test_an_env_directory_linked_outside_is_rebuilt_real(
+    world: World, outside: Path, which: str
+) -> None:
+    lock = lock_of(world, "alpha==1.0")
+    world.apply(lock)
+    directory = {"site": world.site, "stdlib": world.site.parent, "bin": world.env / "bin"}[which]
+    shutil.copytree(directory, outside / "moved", symlinks=True)
+    shutil.rmtree(directory)
+    directory.symlink_to(outside / "moved")
+    before = tree(outside)
+    state = read_env(world.layout, text_file_paths(world.layout))
+    assert state.links_out == ((directory, str(outside / "moved")),)
+    assert state.site == SitePackages() and state.unsafe == ()  # nothing read through it
+    planned = world.plan(lock)
+    assert planned.actions[0].kind == "clear-env"
+    assert planned.actions[0].reason == (
+        f"{directory} is a link leading outside the env (to {outside / 'moved'})"
+    )
+    world.apply(lock)
+    assert directory.is_dir() and not directory.is_symlink()
+    assert (world.site / "alpha-1.0.dist-info" / "RECORD").is_file()
+    assert tree(outside) == before
+    assert world.plan(lock).is_empty()
