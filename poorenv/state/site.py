@@ -6,10 +6,11 @@ without reading METADATA), and the leftovers of interrupted installs. The planne
 applier's bytecode step, `check` and the doctor all read through it. Only reads; never starts
 an interpreter.
 
-A distribution's files are what its metadata lists (RECORD; an egg-info's installed-files.txt,
-else its top_level.txt, as pip reads them). That metadata is not trusted: `Distribution.files`
-returns them only when every one lies inside the env (`state.scheme.Bounds`), and otherwise
-raises `UnsafeDistribution` naming the package and the path; `problems` lists every such path.
+A distribution's files are what its metadata lists: RECORD; for an egg-info whatever pip or uv
+would remove (installed-files.txt, and each top_level.txt name). That metadata is not trusted:
+`Distribution.files` returns them only when every one lies inside the env
+(`state.scheme.Bounds`), and otherwise raises `UnsafeDistribution` naming the package and the
+path; `problems` lists every such path.
 
 Not on the no-op fast path: `fastpath.py` stamps the site dirs itself. packaging (whose utils
 import its tags module and subprocess) is imported when a snapshot is read, not with this module.
@@ -120,7 +121,8 @@ class Distribution:
         without installed-files.txt, and uv always)."""
         info = self.dist_info
         if info.is_symlink() or not info.is_dir():
-            return "PKG-INFO", [], f"{info.name} is a file, not a directory: it lists no files"
+            kind = "a link" if info.is_symlink() else "a file"
+            return "PKG-INFO", [], f"{info.name} is {kind}, not a directory: it lists no files"
         installed = _lines(info / "installed-files.txt")
         listed = [(n, os.path.join(info, n)) for n in installed]
         suffixes = ("", ".py", ".pyc", ".pyo")
