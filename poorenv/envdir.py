@@ -109,6 +109,20 @@ class EnvDir:
             if self._made is not None and text.startswith(self._root + os.sep):
                 self._tops.setdefault(text[len(self._root) + 1 :].split(os.sep, 1)[0], False)
 
+    def refuse_links_out(self, dirs: Iterable[StrPath], verb: str = "install into") -> None:
+        """Refuse unless each of `dirs` really lies inside the env (symlinks followed): what
+        an installer writes or deletes there must not land outside."""
+        from poorenv.errors import EnvError
+
+        for directory in dirs:
+            real = os.path.realpath(directory)
+            if real != self._real and not real.startswith(self._real + os.sep):
+                raise EnvError(
+                    f"refusing to {verb} {os.fspath(directory)}: it leads outside the env"
+                    f" (to {real})",
+                    hint="run `poorenv sync`: it rebuilds the env with real directories",
+                )
+
     def ensure_ours(self) -> None:
         """Refuse to delete anything unless the env carries poorenv's marker."""
         from poorenv.errors import EnvError

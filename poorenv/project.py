@@ -174,7 +174,7 @@ class Project:
                 chosen,
                 reporter,
                 stamp=lambda: self._stamp(fresh),
-                targets=self.install_targets(),
+                scheme=self.layout.scheme,
             )
             done = applier.apply(current)
             if (
@@ -184,12 +184,6 @@ class Project:
             ):
                 applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
         return SyncResult(current, done, old, lock)
-
-    def install_targets(self) -> tuple[Path, ...]:
-        """The env's directories an installer writes to (site dirs, scripts, headers)."""
-        paths = self.base.env_paths(self.env)
-        keys = ("purelib", "platlib", "scripts", "include")
-        return tuple(dict.fromkeys(Path(paths[key]) for key in keys))
 
     def index_args(self) -> tuple[str, ...]:
         from poorenv.lock.inputs import index_arguments

@@ -534,3 +534,16 @@ def test_mount_points_are_read_with_their_escapes(tmp_path: Path) -> None:
     )
     assert envdir._mount_points(str(table)) == ["/", "/mnt/my env"]
     assert envdir._mount_points(str(tmp_path / "missing")) == []
+
+
+def test_install_directories_leading_outside_are_refused(tmp_path: Path, outside: Path) -> None:
+    env = made_env(tmp_path)
+    (env.path / "lib").mkdir()
+    (env.path / "bin").symlink_to(outside)
+    (env.path / "local").symlink_to("lib")  # inside: fine
+    env.refuse_links_out([env.path / "lib", env.path / "local", env.path / "new"])
+    with pytest.raises(EnvError) as caught:
+        env.refuse_links_out([env.path / "lib", env.path / "bin"])
+    assert caught.value.message == (
+        f"refusing to install into {env.path / 'bin'}: it leads outside the env (to {outside})"
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from poorenv.discover.interpreter import Interpreter
 from poorenv.paths import MARKER, STATE, STATE_DIR
+from poorenv.state.scheme import Scheme
 
 __all__ = ["MARKER", "STATE", "STATE_DIR", "Layout", "Mirror", "build_layout", "state_dir"]
 PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
@@ -44,6 +45,23 @@ class Layout:
     scripts_link: tuple[Path, str] | None  # Debian: ENV/local/bin -> ../bin
     pyvenv_cfg: Path
     prompt: str  # the name activation shows
+    scheme: Scheme  # where installers put files, and where a package's files may lie
+
+    @property
+    def sealed_dirs(self) -> tuple[Path, ...]:
+        """The env's own directories that must be real directories inside it (each with its
+        parents): bin, lib, lib/pythonX.Y, site-packages, include... A link there that leads
+        outside would take the installer's writes and deletes with it."""
+        tops = (self.exe.parent, *self.site_dirs, *(m.dest for m in self.mirrors))
+        found: dict[Path, None] = {}
+        for top in (*tops, *self.scheme.scripts):
+            if top == self.env or self.env not in top.parents:
+                continue
+            for part in reversed(top.relative_to(self.env).parents):
+                if part != Path():
+                    found[self.env / part] = None
+            found[top] = None
+        return tuple(found)
 
     @property
     def symlinks(self) -> tuple[tuple[Path, str], ...]:
@@ -93,4 +111,5 @@ def build_layout(
         scripts_link=scripts_link,
         pyvenv_cfg=env / "pyvenv.cfg",
         prompt=env.name if prompt is None else prompt,
+        scheme=Scheme.of(env, paths),
     )
