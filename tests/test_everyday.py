@@ -169,6 +169,8 @@ def test_json_output_of_every_command_validates_against_the_schema(tmp_path: Pat
     assert not plan["in_sync"]
     assert all(a["reason"] and a["summary"] for a in plan["actions"])
     valid(ok(run(project, "sync", "--dry-run", "--json")).stdout, "sync")
+    ok(run(project, "plan", "-o", "plan.json"))
+    valid((project / "plan.json").read_text(), "plan")
     check = run(project, "check", "--json")
     assert check.returncode == 1
     assert valid(check.stdout, "check")["reasons"]

@@ -103,7 +103,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", parents=[common], help="print what sync would do")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "-o", "--output", type=Path, metavar="FILE",
+        help="also save the plan, with a fingerprint of its inputs, for `poorenv apply FILE`",
+    )  # fmt: skip
     p.set_defaults(func=commands.cmd_plan)
+
+    p = sub.add_parser(
+        "apply", parents=[common],
+        help="carry out a plan saved by `plan -o FILE`; refuse if anything changed since",
+    )  # fmt: skip
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    p.add_argument("--installer", choices=("pip", "uv"), default=None)
+    p.set_defaults(func=commands.cmd_apply)
 
     p = sub.add_parser("lock", parents=[common], help="resolve poorenv.lock for the env's Python")
     _upgrade_options(p)
