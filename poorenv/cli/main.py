@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None, stamp_checked: bool = False) -> int:
     except PoorenvError as exc:
         if args.debug:
             raise
-        error(exc.message, exc.hint)
+        error(exc.message, exc.hint, exc.details)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
