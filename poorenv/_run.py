@@ -166,7 +166,7 @@ def _tail(stdout: str, stderr: str, build: bool = False) -> tuple[str, ...]:
 
 # pip's report of a failed build (setup.py, a PEP 517 backend):
 #   error: subprocess-exited-with-error
-#   × Getting requirements to build wheel did not run successfully.
+#   \u00d7 Getting requirements to build wheel did not run successfully.
 #   │ exit code: 1
 #   ╰─> [4 lines of output]
 #       ...the backend's own output...
@@ -174,7 +174,7 @@ def _tail(stdout: str, stderr: str, build: bool = False) -> tuple[str, ...]:
 #   note: This error originates from a subprocess, and is likely not a problem with pip.
 _BUILD_START = "╰─>"
 _BUILD_ENDS = ("[end of output]", "note: This error originates from a subprocess")
-_STEP = "× "
+_STEP = "\u00d7 "  # the multiplication sign pip marks the failed step with
 
 
 def build_output(text: str) -> tuple[str, ...]:
@@ -211,7 +211,7 @@ def _outside_builds(lines: Sequence[str]) -> list[str]:
 
 
 def _failed_step(lines: Sequence[str]) -> str | None:
-    """pip's `× STEP did not run successfully.` line of a failed build, without the mark."""
+    """pip's line naming the failed step of a build, without its mark."""
     steps = [line[len(_STEP) :].strip() for line in lines if line.startswith(_STEP)]
     return steps[-1] if steps else None
 

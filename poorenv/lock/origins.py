@@ -86,6 +86,7 @@ def check_upgrade_names(
             known.add(canonicalize_name(Requirement(spec).name))
         except InvalidRequirement:
             continue
+
     def name_of(text: str) -> str:  # pip-compile also takes `name==version`
         try:
             return canonicalize_name(Requirement(text).name)
