@@ -159,7 +159,7 @@ def _tail(stdout: str, stderr: str, build: bool = False) -> tuple[str, ...]:
     lines = [redact(line.rstrip()) for line in output.splitlines() if line.strip()]
     start = len(lines) - TAIL_LINES
     if build:
-        marks = [i for i, line in enumerate(lines) if line.lstrip().startswith(_BUILD_START)]
+        marks = [i for i, line in enumerate(lines) if _BUILD_OUTPUT.match(line.strip())]
         start = min([start, *marks[-1:]])
     return tuple(lines[max(start, 0) :])
 
@@ -174,6 +174,7 @@ def _tail(stdout: str, stderr: str, build: bool = False) -> tuple[str, ...]:
 #   note: This error originates from a subprocess, and is likely not a problem with pip.
 _BUILD_START = "╰─>"
 _BUILD_ENDS = ("[end of output]", "note: This error originates from a subprocess")
+_BUILD_OUTPUT = re.compile(r"^╰─> \[\d+ lines? of output\]")
 _STEP = "\u00d7 "  # the multiplication sign pip marks the failed step with
 
 
@@ -181,13 +182,11 @@ def build_output(text: str) -> tuple[str, ...]:
     """The last lines of the build's own output in pip's report of a failed build, redacted
     (the last report when there are several); () when `text` holds none."""
     lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.strip().startswith(_BUILD_START)]
+    # "╰─> [N lines of output]" opens a build's output; "╰─> alpha" lists what failed
+    starts = [i for i, line in enumerate(lines) if _BUILD_OUTPUT.match(line.strip())]
     if not starts:
         return ()
     own: list[str] = []
-    first = lines[starts[-1]].strip()[len(_BUILD_START) :].strip()
-    if first and not first.startswith("["):  # "╰─> See above for output."
-        own.append(first)
     for line in lines[starts[-1] + 1 :]:
         if line.strip().startswith(_BUILD_ENDS):
             break
@@ -201,7 +200,7 @@ def _outside_builds(lines: Sequence[str]) -> list[str]:
     kept: list[str] = []
     inside = False
     for line in lines:
-        if line.strip().startswith(_BUILD_START):
+        if _BUILD_OUTPUT.match(line.strip()):
             inside = True
         elif inside and line.strip().startswith(_BUILD_ENDS):
             inside = False
@@ -210,10 +209,23 @@ def _outside_builds(lines: Sequence[str]) -> list[str]:
     return kept
 
 
+_ERROR_CODE = re.compile(r"^[a-z]+(?:-[a-z]+)+$")
+
+
 def _failed_step(lines: Sequence[str]) -> str | None:
-    """pip's line naming the failed step of a build, without its mark."""
-    steps = [line[len(_STEP) :].strip() for line in lines if line.startswith(_STEP)]
-    return steps[-1] if steps else None
+    """pip's line naming the failed step of a build, without its mark, and what failed when
+    pip lists it on one line ("... projects: alpha")."""
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith(_STEP):
+            step = lines[i][len(_STEP) :].strip()
+            after = [line.strip() for line in lines[i + 1 : i + 3]]
+            named = [
+                line[len(_BUILD_START) :].strip() for line in after if line.startswith(_BUILD_START)
+            ]
+            if named and named[0] and not named[0].startswith("["):
+                return f"{step}: {named[0]}"
+            return step
+    return None
 
 
 _VERSIONS = re.compile(r"\(from versions: ([^)]*)\)")
@@ -274,7 +286,7 @@ def last_error_line(text: str) -> str:
     for line in reversed(lines):
         if line.startswith(("ERROR: ", "error: ")):
             said = line.split(": ", 1)[1]
-            if said == "subprocess-exited-with-error":
+            if _ERROR_CODE.match(said):  # "subprocess-exited-with-error": the step says more
                 said = _failed_step(lines) or said
             return redact(nearest_versions(said))
     for line in reversed(lines):
