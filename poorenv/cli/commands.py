@@ -205,7 +205,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         from poorenv.lock.lockfile import lock_path, require_lock
 
-        text = require_lock(lock_path(_config())).to_requirements()
+        config = _config()
+        _inputs_read(config)
+        text = require_lock(lock_path(config)).to_requirements()
     if args.output is None:
         print(text, end="")
         return EXIT_OK
@@ -217,11 +219,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inputs_read(config: Config) -> None:
+    """A ConfigError when a requirements or constraints file poorenv.toml names cannot be read
+    (for the commands that otherwise read only the lock)."""
+    from poorenv.lock.reqfile import read_inputs
+
+    read_inputs(config.file, config.requirement_files, config.constraint_files)
+
+
+def _built(env: Path) -> None:
+    """An EnvError when nothing stands at `env` yet: the env is not built."""
+    from poorenv.envdir import env_exists
+
+    if not env_exists(env):
+        raise EnvError(f"{env}: no env here yet", hint="run `poorenv sync` to build it")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from poorenv.doctor import examine
     from poorenv.lock.lockfile import read_lock
 
     project = _project()
+    _inputs_read(project.config)
+    _built(project.env)
     try:
         lock = read_lock(project.lock_path)
     except LockError:
@@ -292,6 +312,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
         )
+    _built(config.env_path)
     print(code(config.env_path, shell, config.env_prompt), end="")
     return EXIT_OK
 

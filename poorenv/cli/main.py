@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None, stamp_checked: bool = False) -> int:
     except PoorenvError as exc:
         if args.debug:
             raise
-        error(exc.message, exc.hint)
+        error(exc.message, exc.hint, exc.details)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poorenv",
         description="Build PYTHONHOME-style Python environments from poorenv.toml.",
+        epilog="example:\n  poorenv init requests && poorenv lock && poorenv sync\n\n"
+        "`poorenv COMMAND --help` describes each command, with an example.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"poorenv {__version__}")
@@ -184,7 +187,34 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", parents=[common], help="delete the env (only one poorenv made)")
     p.set_defaults(func=commands.cmd_remove)
+    for name, command in sub.choices.items():
+        _describe(command, sub, name)
     return parser
+
+
+# One example per command, shown by `poorenv COMMAND --help`.
+EXAMPLES = {
+    "init": "poorenv init --python 3.12 requests 'flask>=3'",
+    "plan": "poorenv plan            # what `sync` would do, nothing changed",
+    "lock": "poorenv lock -P requests   # resolve requests anew, keep the other pins",
+    "sync": "poorenv sync --locked   # in CI: fail if poorenv.lock is stale",
+    "export": "poorenv export --format requirements -o requirements.txt",
+    "check": "poorenv check || poorenv sync",
+    "doctor": "poorenv doctor --json",
+    "info": "poorenv info",
+    "cache-key": "poorenv cache-key       # e.g. the key of a CI cache of .poorenv",
+    "run": "poorenv run -- python -m pytest",
+    "activate": 'eval "$(poorenv activate)"   # `deactivate` undoes it',
+    "remove": "poorenv remove",
+}
+
+
+def _describe(command: argparse.ArgumentParser, sub: Any, name: str) -> None:
+    """`poorenv COMMAND --help`: the command's one-line help as description, and its example."""
+    summary = next(a.help for a in sub._choices_actions if a.dest == name)
+    command.description = f"{summary[0].upper()}{summary[1:]}." if summary else None
+    command.epilog = f"example:\n  {EXAMPLES[name]}"
+    command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _upgrade_options(p: argparse.ArgumentParser) -> None:
