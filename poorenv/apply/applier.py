@@ -3,6 +3,10 @@
 Every write and delete goes through the `EnvDir` (which refuses any path outside the env);
 packages are installed and removed by an `Installer`, whose RECORD rewrites the applier writes.
 Each action is idempotent: a plan that was interrupted is completed by the next one.
+
+Package changes are bracketed by `PackageChanges` (apply/unfinished.py): a note names them
+before the installer runs and goes after the new state record is written, so a sync that fails
+or dies in between is reported by `check` and completed by the next sync.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from poorenv.apply.installers import InstallerError
+from poorenv.apply.installers import INSTALLING, REMOVING, InstallerError
+from poorenv.apply.unfinished import PackageChanges
 from poorenv.errors import ApplyError, PoorenvError, os_hint
 from poorenv.plan.actions import (
     Action,
@@ -32,12 +37,12 @@ from poorenv.plan.actions import (
 )
 from poorenv.plan.layout import STATE
 from poorenv.state.env import is_bytecode
+from poorenv.state.record import EnvRecord
 
 if TYPE_CHECKING:
     from poorenv.apply.installers import Installer
     from poorenv.envdir import EnvDir
     from poorenv.report import Reporter
-from poorenv.state.record import EnvRecord
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,7 @@ class Applier:
         self.reporter = reporter
         self.stamp = stamp
         self.targets = tuple(targets)
+        self._changes = PackageChanges(env, self.targets, ())
         self._handlers: dict[type[Action], Callable[[Any], None]] = {
             CreateEnv: self._create_env,
             ClearEnv: self._clear_env,
@@ -81,6 +87,7 @@ class Applier:
         """Carry out `plan`; returns the actions done. A new env that fails half-way is
         undone (absent again, or the empty directory it was)."""
         done: list[Action] = []
+        self._changes = PackageChanges(self.env, self.targets, _package_names(plan))
         try:
             for action in plan.actions:
                 self.reporter.action(action)
@@ -163,36 +170,49 @@ class Applier:
             self.env.remove(path)
 
     def _install_packages(self, action: InstallPackages) -> None:
-        before = self._target_entries()
+        changes = self._changes
+        before = changes.snapshot()
+        self._begin(INSTALLING)
         try:
             records = self.installer.install(action.requirements, action.reinstall)
         except InstallerError:
-            # The installer rolls back what it uninstalled; what it had begun to add goes here.
-            for path in sorted(self._target_entries() - before):
-                self.env.remove(path)
+            changes.install_failed(before)
             raise
         for record, text in records.items():
             self.env.write_text(record, text)
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self.env.ensure_ours()
+        self._begin(REMOVING)
         self.installer.uninstall(action.names)
 
-    def _target_entries(self) -> set[str]:
-        """The entries of the directories the installer writes to."""
-        found: set[str] = set()
-        for directory in self.targets:
-            try:
-                found.update(item.path for item in os.scandir(directory))
-            except OSError:
-                continue
-        return found
+    def _begin(self, what: str) -> None:
+        """Note the package changes; a note that cannot be written stops the step, as the
+        installer would have stopped (nothing has changed yet)."""
+        try:
+            self._changes.begin()
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise ApplyError(f"{what}: {exc.strerror or exc}{where}", hint=os_hint(exc)) from exc
 
     def _write_state(self, action: WriteState) -> None:
+        self._changes.sweep()
         state = action.state.to_json()
         if self.stamp is not None:
             state["stamp"] = self.stamp()
         self.env.write_json(self.env.state_dir / STATE, state)
+        self._changes.end()  # last: what the note named is now recorded
+
+
+def _package_names(plan: Plan) -> list[str]:
+    """The packages the plan's package actions install, reinstall or remove."""
+    names: list[str] = []
+    for action in plan.actions:
+        if isinstance(action, InstallPackages):
+            names += [change.name for change in action.changes]
+        elif isinstance(action, RemovePackages):
+            names += action.names
+    return names
 
 
 def _step_text(action: Action, installer: str) -> str:
