@@ -17,20 +17,26 @@ TMP_SUFFIX = ".poorenv-tmp"
 def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> None:
     """Write `data` to `path` atomically. `mode` (e.g. 0o600) is set before the rename.
 
-    Temporary files that a killed poorenv left beside `path` are removed first.
+    Temporary files that a killed poorenv left beside `path` are removed first. A write that
+    fails (a full disk, a file-size limit) raises OSError naming `path`.
     """
     clean_stale_tmp(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.filename is not None and os.fspath(exc.filename) != os.fspath(tmp):
+                raise
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # the file, not tmp
     finally:
         with contextlib.suppress(OSError):  # gone, or never made (a read-only directory)
             os.unlink(tmp)

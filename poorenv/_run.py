@@ -129,11 +129,18 @@ def _spawn(
     input: str | None,
     timeout: float | None,
 ) -> Result:
-    """Start the process and wait for it: the one call of subprocess (tests replace this)."""
+    """Start the process and wait for it: the one call of subprocess (tests replace this).
+
+    Signals stay as poorenv has them (restore_signals=False): Python ignores SIGXFSZ, so
+    under a file-size limit a child's write fails with EFBIG, which it reports, instead of
+    killing it half-way without a word (uv would be; SIGPIPE is ignored by Rust and Python
+    programs anyway).
+    """
     try:
         done = subprocess.run(
             argv, env=env, cwd=cwd, input=input, timeout=timeout,
             capture_output=True, text=True, errors="replace", check=False,
+            restore_signals=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired as exc:
         raise TimedOut(exc.timeout, _text(exc.stdout), _text(exc.stderr)) from None

@@ -56,6 +56,10 @@ def os_hint(exc: OSError, what: str = "the env directory") -> str | None:
 
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"{what} must be writable by you"
-    if exc.errno == errno.ENOSPC:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "free some disk space, then run `poorenv sync` again"
+    if exc.errno == errno.EFBIG:
+        return (
+            "a file-size limit (ulimit -f) stopped a write: raise it, then run `poorenv sync` again"
+        )
     return None

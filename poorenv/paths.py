@@ -20,6 +20,7 @@ DEFAULT_ENV_PATH = ".poorenv"
 STATE_DIR = ".poorenv"  # inside an env: poorenv's own files
 MARKER = "marker.json"  # in STATE_DIR: this directory is an env poorenv made
 STATE = "state.json"  # in STATE_DIR: what the last complete sync left, and its stamp
+UNFINISHED = "unfinished.json"  # in STATE_DIR: packages a sync began to change, until it ends
 
 
 def loads_toml(text: str) -> dict[str, Any]:

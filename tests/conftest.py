@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +108,25 @@ def clone_base(base: Path, dest: Path) -> Path:
     include = Path(facts.include)
     shutil.copytree(include, dest / "include" / include.name, symlinks=True)
     return exe
+
+
+@pytest.fixture
+def small_mount(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs mounted for the test (root only), unmounted whatever happens."""
+    mount = tmp_path / "mnt"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def remount(mount: Path, options: str) -> None:
+    """Change a `small_mount`'s options: "ro", "size=...k"."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)

@@ -66,8 +66,12 @@ def installed(project: Path) -> dict[str, str]:
 
 def verify_records(project: Path) -> list[str]:
     """Files whose content does not match their distribution's RECORD (half-written ones)."""
+    return record_problems(site_packages(project))
+
+
+def record_problems(site: Path) -> list[str]:
+    """Files in `site` whose content does not match their distribution's RECORD."""
     bad = []
-    site = site_packages(project)
     for record in site.glob("*.dist-info/RECORD"):
         with open(record, newline="", encoding="utf-8") as handle:
             for row in csv.reader(handle):

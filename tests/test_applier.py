@@ -644,3 +644,54 @@ def test_an_env_directory_linked_outside_is_rebuilt_real(
     assert (world.site / "alpha-1.0.dist-info" / "RECORD").is_file()
     assert tree(outside) == before
     assert world.plan(lock).is_empty()
+
+
+# --- the note of package changes under way (apply/unfinished.py) ------------------------------
+
+
+def test_the_installer_runs_under_a_note_that_goes_with_the_new_record(world: World) -> None:
+    world.apply(lock_of(world, "alpha==1.0", "beta==1.0"))
+    note = world.env / ".poorenv" / "unfinished.json"
+    seen: list[object] = []
+
+    class Watching(FakeInstaller):
+        def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+            seen.append(json.loads(note.read_text())["packages"])
+            return super().install(requirements, reinstall)
+
+        def uninstall(self, names: Sequence[str]) -> None:
+            seen.append(json.loads(note.read_text())["packages"])
+            super().uninstall(names)
+
+    world.apply(lock_of(world, "alpha==2.0"), Watching(world.site))
+    assert seen == [["alpha", "beta"], ["alpha", "beta"]]
+    assert not note.exists()
+    assert world.plan(lock_of(world, "alpha==2.0")).is_empty()
+
+
+def test_a_half_done_reinstall_never_passes_as_in_sync(world: World) -> None:
+    """The record still vouches for alpha's old hashes; the note says it was being changed."""
+    lock = lock_of(world, "alpha==1.0")
+    world.apply(lock)
+    other = dataclasses.replace(lock.packages[0], hashes=("sha256:" + "d" * 64,))
+    relocked = dataclasses.replace(lock, packages=(other,))
+    failing = world.installer(InstallerError("installing packages: No space left on device"))
+    with pytest.raises(InstallerError):
+        world.apply(relocked, failing)  # alpha's module rewritten, then the failure
+    again = world.plan(lock)  # the lock as it was: the record matches it
+    assert [a.kind for a in again.actions] == ["install-packages", "write-state"]
+    install = again.actions[0]
+    assert isinstance(install, InstallPackages)
+    assert [(c.name, c.why) for c in install.changes] == [("alpha", "unfinished")]
+    world.apply(lock)
+    assert not (world.env / ".poorenv" / "unfinished.json").exists()
+    assert world.plan(lock).is_empty()
+
+
+def test_a_killed_sync_leaves_its_note(world: World) -> None:
+    world.apply(lock_of(world, "alpha==1.0"))
+    with pytest.raises(KeyboardInterrupt):
+        world.apply(lock_of(world, "alpha==1.0", "beta==1.0"), world.installer(KeyboardInterrupt()))
+    note = json.loads((world.env / ".poorenv" / "unfinished.json").read_text())
+    assert note["packages"] == ["beta"]
+    assert not world.plan(lock_of(world, "alpha==1.0", "beta==1.0")).is_empty()

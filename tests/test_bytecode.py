@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
+import os
+import resource
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from poorenv.apply.bytecode import compile_distributions
+from poorenv import _run
+from poorenv.apply.bytecode import _COMPILE, compile_distributions
 from poorenv.state.scheme import Scheme
 from poorenv.state.site import UnsafeDistribution
 
@@ -94,3 +100,47 @@ def test_only_the_bytecode_really_written_is_recorded(tmp_path: Path) -> None:
     odd_record = updates[site / "odd-1.0.dist-info" / "RECORD"]
     assert f"pkg/__pycache__/odd\nname.{TAG}.pyc" in odd_record
     assert not (site / "pkg" / "__pycache__" / f"odd.{TAG}.pyc").exists()
+
+
+def test_a_pyc_that_does_not_fit_is_reported_never_truncated(tmp_path: Path) -> None:
+    """Under a file-size limit (or on a nearly full disk) importlib's own writer renames a
+    truncated .pyc into place; the compile run writes all of it or nothing, and says so."""
+    source = tmp_path / "big.py"
+    source.write_text("DATA = [" + "0," * 20_000 + "]\n")
+    small = tmp_path / "small.py"
+    small.write_text("x = 1\n")
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))  # the .pyc is ~100 kB
+
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPILE], input=f"{source}\0{small}\0", capture_output=True,
+        text=True, check=True, preexec_fn=limit,
+    )  # fmt: skip
+    pyc = importlib.util.cache_from_source(str(source))
+    assert done.stdout.split("\0") == [f"full 27 {pyc}", f"ok {small}", ""]
+    assert not os.path.exists(pyc)
+    written = Path(importlib.util.cache_from_source(str(small)))
+    assert os.listdir(written.parent) == [written.name]
+
+
+def test_compile_bytecode_raises_what_did_not_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "env" / "site"
+    site.mkdir(parents=True)
+    (site / "mod.py").write_text("x = 1\n")
+    info = site / "mod-1.0.dist-info"
+    info.mkdir()
+    (info / "RECORD").write_text("mod.py,,\n")
+    pyc = str(site / "__pycache__" / "mod.cpython-312.pyc")
+
+    def spawn(argv: list[str], *rest: object) -> _run.Result:
+        return _run.Result(tuple(argv), 0, f"full 28 {pyc}\0", "")
+
+    monkeypatch.setattr(_run, "_spawn", spawn)
+    scheme = Scheme.of(tmp_path / "env", {"purelib": str(site)})
+    with pytest.raises(OSError) as raised:
+        compile_distributions(Path(sys.executable), scheme, ["mod"], "cpython-312")
+    assert (raised.value.errno, raised.value.filename) == (28, pyc)

@@ -159,3 +159,19 @@ def test_another_env_on_the_same_base_keeps_the_no_op_fast(synced: Path, tmp_pat
     ok(run(other, "sync"))
     assert imported_by(synced, "sync") == []
     assert "argparse" not in modules_of(synced, "sync")
+
+
+def test_the_note_of_an_unfinished_sync_disarms_the_stamp(tmp_path: Path) -> None:
+    from poorenv.state import fastpath
+
+    project = tmp_path / "project"
+    env = project / ".poorenv"
+    (env / ".poorenv").mkdir(parents=True)
+    (env / ".poorenv" / "marker.json").write_text("{}")
+    text = '[env]\npython = "3.12"\n'
+    (project / "poorenv.toml").write_text(text)
+    stamp = fastpath.take([str(project / "poorenv.toml")], env, "3.12", True, text)
+    (env / ".poorenv" / "state.json").write_text(json.dumps({"stamp": stamp}))
+    assert fastpath.quick_check(str(project)) == str(env)
+    (env / ".poorenv" / "unfinished.json").write_text('{"format": 1, "packages": ["six"]}')
+    assert fastpath.quick_check(str(project)) is None

@@ -110,3 +110,27 @@ def test_a_write_that_cannot_start_reports_its_own_error(
         _fs.atomic_write(tmp_path / "x", "text")
     assert info.value.errno == 30
     assert info.value.strerror == "Read-only file system"
+
+
+def test_a_failed_write_names_the_file_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")  # as a full disk says it: no file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    target = tmp_path / "d" / "state.json"
+    target.parent.mkdir()
+    with pytest.raises(OSError) as info:
+        _fs.atomic_write(target, "{}")
+    assert (info.value.errno, info.value.filename) == (28, str(target))
+    assert os.listdir(target.parent) == []
+
+
+def test_a_refused_write_names_the_file_not_its_temporary(tmp_path: Path) -> None:
+    directory = tmp_path / "d"
+    directory.mkdir()
+    (directory / f".f.{os.getpid()}{_fs.TMP_SUFFIX}").mkdir()  # in the temporary's way
+    with pytest.raises(IsADirectoryError) as info:
+        _fs.atomic_write(directory / "f", "x")
+    assert info.value.filename == str(directory / "f")

@@ -32,6 +32,9 @@ LINES = (
 Make = Callable[[Path], Installer]
 DISK_HINT = "free some disk space, then run `poorenv sync` again"
 WRITABLE_HINT = "the env directory must be writable by you"
+LIMIT_HINT = (
+    "a file-size limit (ulimit -f) stopped a write: raise it, then run `poorenv sync` again"
+)
 
 PIP_HASH_MISMATCH = """\
 Processing ./wheels/alpha-1.0-py3-none-any.whl
@@ -70,6 +73,28 @@ ERROR: Could not install packages due to an OSError: [Errno 30] Read-only file s
 '/mnt/env/lib/python3.12/site-packages/extra_thing'
 """
 
+UV_NO_SPACE_NEW = """\
+Resolved 5 packages in 0.71ms
+Uninstalled 5 packages in 0.95ms
+error: Failed to install: big-2.0-py3-none-any.whl (big==2.0)
+  cause: Failed to copy to `/mnt/env/lib/python3.11/site-packages/big/__init__.py`
+  cause: failed to copy file from /cache/big/__init__.py to \
+/mnt/env/lib/python3.11/site-packages/big/.tmphmzpSN: No space left on device (os error 28)
+"""
+UV_FILE_TOO_LARGE = """\
+error: failed to write to file `/home/u/.cache/uv/.tmpe1QYS5/python/get_interpreter_info.py`: \
+File too large (os error 27)
+"""
+PIP_CRASH = """\
+Installing collected packages: pd, big
+ERROR: Exception:
+Traceback (most recent call last):
+  File "/x/pip/_internal/cli/base_command.py", line 180, in exc_logging_wrapper
+    status = run_func(*args)
+  File "/x/zipfile.py", line 973, in _update_crc
+    raise BadZipFile("Bad CRC-32 for file %r" % self.name)
+zipfile.BadZipFile: Bad CRC-32 for file 'big/__init__.py'
+"""
 UV_READ_ONLY = """\
 error: Failed to install: extra_thing-1.0-py3-none-any.whl (extra-thing==1.0)
   Caused by: failed to create directory `/mnt/env/lib/python3.12/site-packages/extra_thing`: \
@@ -202,9 +227,22 @@ def test_hash_mismatch_is_one_line_naming_the_package(
         (uv, "error: Distribution not found at: file:///x\n", "Distribution not found at:"
          " file:///x", "--debug shows the installer's output"),
         (pip, "", "the installer failed", "--debug shows the installer's output"),
+        (uv, UV_NO_SPACE_NEW, "failed to copy file from /cache/big/__init__.py to /mnt/env/lib/"
+         "python3.11/site-packages/big/.tmphmzpSN: No space left on device (os error 28)",
+         DISK_HINT),
+        (uv, UV_FILE_TOO_LARGE, "failed to write to file `/home/u/.cache/uv/.tmpe1QYS5/python/"
+         "get_interpreter_info.py`: File too large (os error 27)", LIMIT_HINT),
+        (pip, "ERROR: Could not install packages due to an OSError: [Errno 27] File too large\n",
+         "Could not install packages due to an OSError: [Errno 27] File too large", LIMIT_HINT),
+        (pip, "ERROR: Could not install packages due to an OSError: [Errno 122] Disk quota "
+         "exceeded\n", "Could not install packages due to an OSError: [Errno 122] Disk quota "
+         "exceeded", DISK_HINT),
+        (pip, PIP_CRASH, "zipfile.BadZipFile: Bad CRC-32 for file 'big/__init__.py'",
+         "--debug shows the installer's output"),
     ],
     ids=["pip-full", "uv-full", "pip-read-only", "uv-read-only", "pip-other", "uv-other",
-         "pip-silent"],
+         "pip-silent", "uv-cause", "uv-file-size-limit", "pip-file-size-limit", "pip-quota",
+         "pip-crash"],
 )  # fmt: skip
 def test_failure_is_the_tools_one_line_with_a_hint(
     tools: FakeTools, python: Path, make: Make, stderr: str, line: str, hint: str
@@ -214,6 +252,23 @@ def test_failure_is_the_tools_one_line_with_a_hint(
         make(python).install(LINES, reinstall=False)
     assert info.value.message == f"installing packages: {line}"
     assert info.value.hint == hint
+
+
+@pytest.mark.parametrize("make", [pip, uv], ids=["pip", "uv"])
+@pytest.mark.parametrize("what", ["install", "uninstall"])
+def test_a_tool_killed_by_a_signal_says_so(
+    tools: FakeTools, python: Path, make: Make, what: str
+) -> None:
+    tools.returncode = -9
+    installer = make(python)
+    with pytest.raises(InstallerError) as info:
+        if what == "install":
+            installer.install(LINES, reinstall=False)
+        else:
+            installer.uninstall(("alpha",))
+    doing = "installing" if what == "install" else "removing"
+    assert info.value.message == f"{doing} packages: {installer.name} was killed by SIGKILL"
+    assert "poorenv sync" in (info.value.hint or "")
 
 
 @pytest.mark.parametrize("make", [pip, uv], ids=["pip", "uv"])
@@ -301,7 +356,8 @@ def test_pip_install_returns_records_with_the_bytecode(
             pyc.parent.mkdir()
             pyc.write_bytes(b"")
             tools(argv, *rest)
-            return _run.Result(tuple(argv), 0, str(rest[2]), "")  # what it compiled
+            compiled = "".join(f"ok {name}\0" for name in str(rest[2]).split("\0") if name)
+            return _run.Result(tuple(argv), 0, compiled, "")  # what it compiled
         return tools(argv, *rest)
 
     with pytest.MonkeyPatch.context() as mp:
@@ -326,3 +382,27 @@ def test_pip_install_returns_records_with_the_bytecode(
 )
 def test_requirement_name(line: str, name: str) -> None:
     assert requirement_name(line) == name
+
+
+def test_no_room_for_bytecode_fails_the_install(
+    tools: FakeTools, python: Path, tmp_path: Path
+) -> None:
+    """The compile run says which .pyc did not fit: the packages are in, but not finished."""
+    site = tmp_path / "env" / "lib" / "python3.12" / "site-packages"
+    (site / "alpha").mkdir(parents=True)
+    (site / "alpha" / "__init__.py").write_text("")
+    (site / "alpha-1.0.dist-info").mkdir()
+    (site / "alpha-1.0.dist-info" / "RECORD").write_text("alpha/__init__.py,,\n")
+    pyc = site / "alpha" / "__pycache__" / "__init__.cpython-312.pyc"
+
+    def compiling(argv: list[str], *rest: object) -> _run.Result:
+        if "-c" in argv:
+            return _run.Result(tuple(argv), 0, f"full 27 {pyc}\0", "")
+        return tools(argv, *rest)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_run, "_spawn", compiling)
+        with pytest.raises(InstallerError) as info:
+            pip(python).install(LINES[:1], reinstall=False)
+    assert info.value.message == f"compiling bytecode: File too large: {pyc}"
+    assert info.value.hint == LIMIT_HINT

@@ -27,6 +27,7 @@ from poorenv.plan.actions import (
 from poorenv.plan.layout import PYVENV_CFG_TEXT, build_layout
 from poorenv.plan.planner import desired_record, marker_for, plan, text_file_paths
 from poorenv.state.env import Entry, EnvState, MirrorState
+from poorenv.state.record import Unfinished
 from poorenv.state.scheme import Unsafe
 from poorenv.state.site import Distribution, SitePackages
 from tests.fakes import fake_base
@@ -252,6 +253,38 @@ def test_package_changes_each_say_why() -> None:
     assert install.reinstall
     assert remove.names == ("extra",)
     assert all("--hash=" in line for line in install.requirements)
+
+
+def test_what_an_unfinished_sync_was_changing_is_reinstalled_whatever_the_record_says() -> None:
+    base = fake_base()
+    six = LockedPackage("six", "1.0", (HASH,))
+    lock = a_lock(PIP, six)
+    note = Unfinished(frozenset({"six", "gone"}))
+    state = dataclasses.replace(synced_state(base, lock), unfinished=note)
+    result = plan(build_layout(ENV, base), base, state, lock)
+    assert kinds(result.actions) == ["install-packages", "write-state"]
+    install = result.actions[0]
+    assert isinstance(install, InstallPackages)
+    assert [(c.name, c.why) for c in install.changes] == [("six", "unfinished")]
+    assert install.reinstall  # the same version: pip needs --force-reinstall
+    assert install.reason == "an earlier sync did not finish"
+    assert result.reasons == ["install six 1.0 (unfinished): an earlier sync did not finish"]
+    unreadable = dataclasses.replace(state, unfinished=Unfinished(everything=True))
+    result = plan(build_layout(ENV, base), base, unreadable, lock)
+    install = result.actions[0]
+    assert isinstance(install, InstallPackages)
+    assert [c.name for c in install.changes] == ["pip", "six"]
+
+
+def test_a_note_alone_still_needs_a_sync() -> None:
+    """The note names only packages that are gone from the lock and the env: the record is
+    right, but the note must go (and the sync must finish what it left)."""
+    base = fake_base()
+    state = dataclasses.replace(synced_state(base), unfinished=Unfinished(frozenset({"gone"})))
+    result = plan(build_layout(ENV, base), base, state, a_lock())
+    assert kinds(result.actions) == ["write-state"]
+    assert not result.in_sync
+    assert result.reasons == ["an earlier sync did not finish"]
 
 
 def test_without_a_lock_packages_are_left_alone_and_the_problem_is_told() -> None:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from poorenv.state.record import BaseFingerprint, EnvRecord, PackageRecord
+from poorenv.state.record import BaseFingerprint, EnvRecord, PackageRecord, Unfinished
 from tests.fakes import fake_base
 
 
@@ -50,3 +50,32 @@ def test_base_change_names_what_changed() -> None:
     upgraded = dataclasses.replace(old, version="3.12.2")
     assert old.change_to(upgraded) == "base upgraded: 3.12.1 -> 3.12.2"
     assert old.change_to(dataclasses.replace(old, size=1)) == "base executable replaced"
+
+
+def test_the_unfinished_note_round_trips_and_merges() -> None:
+    note = Unfinished(frozenset({"six", "pip"}), ("/env/site/six.py",))
+    data = json.loads(json.dumps(note.to_json()))
+    assert data == {"format": 1, "packages": ["pip", "six"], "files": ["/env/site/six.py"]}
+    assert Unfinished.from_json(data) == note
+    assert "six" in note and "flask" not in note
+    merged = note | Unfinished(frozenset({"flask"}), ("/env/site/a.py",))
+    assert merged.names == {"six", "pip", "flask"}
+    assert merged.files == ("/env/site/a.py", "/env/site/six.py")
+    assert not merged.everything
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {"format": 2, "packages": []},
+        {"format": 1},
+        {"format": 1, "packages": "six"},
+        {"format": 1, "packages": ["six", 1]},
+        {"format": 1, "packages": [], "files": [None]},
+    ],
+)
+def test_a_damaged_note_trusts_no_package(data: object) -> None:
+    note = Unfinished.from_json(data)  # type: ignore[arg-type]
+    assert note.everything
+    assert "anything" in note

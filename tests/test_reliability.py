@@ -20,7 +20,7 @@ import pytest
 
 from poorenv.lock.lockfile import read_lock, write_lock
 from poorenv.project import env_lock
-from tests.conftest import PYENV_ROOT
+from tests.conftest import PYENV_ROOT, remount
 from tests.helpers import manifest, ok
 from tests.offline import (
     HERE_PYTHON,
@@ -333,27 +333,6 @@ def test_the_catalogue_has_at_least_25_cases() -> None:
 # --- read-only and full filesystems ---------------------------------------------------------------
 
 
-@pytest.fixture
-def small_mount(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs mounted for the test (root only), unmounted whatever happens."""
-    mount = tmp_path / "mnt"
-    mount.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _remount(mount: Path, options: str) -> None:
-    subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)
-
-
 def _env_on(project: Path, mount: Path) -> None:
     config = project / "poorenv.toml"
     config.write_text(
@@ -367,7 +346,7 @@ def test_read_only_env_is_a_clear_error(tmp_path: Path, small_mount: Path) -> No
     ok(run(project, "sync"))
     config = project / "poorenv.toml"
     config.write_text(config.read_text().replace('"gamma"', '"gamma", "extra-thing"'))
-    _remount(small_mount, "ro")
+    remount(small_mount, "ro")
     before = manifest(small_mount)
     result = run(project, "sync")
     assert result.returncode == 2
@@ -386,7 +365,7 @@ def test_full_disk_leaves_the_env_as_it_was(tmp_path: Path, small_mount: Path) -
     config.write_text(config.read_text().replace('"gamma"', '"gamma", "bulky"'))
     ok(run(project, "lock"))
     used = shutil.disk_usage(small_mount).used
-    _remount(small_mount, f"size={used // 1024 + 2048}k")  # 2 MiB free: bulky needs 8
+    remount(small_mount, f"size={used // 1024 + 2048}k")  # 2 MiB free: bulky needs 8
     before = manifest(small_mount)
     result = run(project, "sync")
     assert result.returncode == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -150,3 +151,11 @@ def test_a_replaced_spawn_can_time_out(monkeypatch: pytest.MonkeyPatch) -> None:
 )  # fmt: skip
 def test_last_error_line(text: str, line: str) -> None:
     assert last_error_line(text) == line
+
+
+def test_children_keep_sigxfsz_ignored() -> None:
+    """Under a file-size limit a child's write fails with EFBIG instead of killing it: uv, a
+    Rust program, would otherwise die without a word. (Python ignores SIGXFSZ itself.)"""
+    result = run(["sh", "-c", "grep SigIgn /proc/$$/status"], what="reading signals")
+    ignored = int(result.stdout.split()[1], 16)
+    assert ignored & (1 << (signal.SIGXFSZ - 1))

@@ -3,6 +3,10 @@
 Every write and delete goes through the `EnvDir` (which refuses any path outside the env);
 packages are installed and removed by an `Installer`, whose RECORD rewrites the applier writes.
 Each action is idempotent: a plan that was interrupted is completed by the next one.
+
+Package changes are bracketed by `PackageChanges` (apply/unfinished.py): a note names them
+before the installer runs and goes after the new state record is written, so a sync that fails
+or dies in between is reported by `check` and completed by the next sync.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from poorenv.apply.installers import InstallerError
+from poorenv.apply.installers import INSTALLING, REMOVING, InstallerError
+from poorenv.apply.unfinished import PackageChanges
 from poorenv.errors import ApplyError, EnvError, PoorenvError, os_hint
 from poorenv.plan.actions import (
     Action,
@@ -32,6 +37,7 @@ from poorenv.plan.actions import (
 )
 from poorenv.plan.layout import STATE
 from poorenv.state.env import is_bytecode
+from poorenv.state.record import EnvRecord
 from poorenv.state.scheme import Scheme
 from poorenv.state.site import UNSAFE_HINT, SitePackages, UnsafeDistribution
 
@@ -39,7 +45,6 @@ if TYPE_CHECKING:
     from poorenv.apply.installers import Installer
     from poorenv.envdir import EnvDir
     from poorenv.report import Reporter
-from poorenv.state.record import EnvRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,7 @@ class Applier:
         self.reporter = reporter
         self.stamp = stamp
         self.scheme = scheme or Scheme(env.path)
+        self._changes = PackageChanges(env, self.scheme.targets, ())
         self._handlers: dict[type[Action], Callable[[Any], None]] = {
             CreateEnv: self._create_env,
             ClearEnv: self._clear_env,
@@ -87,6 +93,7 @@ class Applier:
         """Carry out `plan`; returns the actions done. A new env that fails half-way is
         undone (absent again, or the empty directory it was)."""
         done: list[Action] = []
+        self._changes = PackageChanges(self.env, self.scheme.targets, _package_names(plan))
         try:
             for action in plan.actions:
                 self.reporter.action(action)
@@ -183,17 +190,20 @@ class Applier:
                 " through it",
                 hint=f"delete the link (rm {link}), or {UNSAFE_HINT}",
             )
-        before = self._target_entries()
+        changes = self._changes
+        before = changes.snapshot()
         tops = set(os.listdir(self.env.path))
+        self._begin(INSTALLING)
         try:
             records = self.installer.install(action.requirements, action.reinstall)
             self._guard([c.name for c in action.changes], "keep it installed")
         except (InstallerError, UnsafeDistribution) as exc:
-            # The installer rolls back what it uninstalled; what it had begun to add goes here.
-            for path in sorted(self._target_entries() - before):
-                self.env.remove(path)
-            if isinstance(exc, UnsafeDistribution):  # also when the bytecode step found it
-                raise UnsafeDistribution(exc.unsafe, "keep it installed") from None
+            # pip rolls back what it uninstalled; what the installer had begun to add goes here
+            # (a distribution that leads outside, finished or not, goes whole).
+            unsafe = exc if isinstance(exc, UnsafeDistribution) else None
+            changes.install_failed(before, keep_finished=unsafe is None)
+            if unsafe is not None:  # also when the bytecode step found it
+                raise UnsafeDistribution(unsafe.unsafe, "keep it installed") from None
             raise
         finally:  # what it added at the env's top is poorenv's to undo after a failed first build
             self.env.claim(self.env.path / name for name in set(os.listdir(self.env.path)) - tops)
@@ -203,6 +213,7 @@ class Applier:
     def _remove_packages(self, action: RemovePackages) -> None:
         self.env.ensure_ours()
         self._guard(action.names, "remove it")
+        self._begin(REMOVING)
         self.installer.uninstall(action.names)
 
     def _guard(self, names: Sequence[str], doing: str) -> None:
@@ -216,21 +227,33 @@ class Applier:
             if problems:
                 raise UnsafeDistribution(problems[0], doing)
 
-    def _target_entries(self) -> set[str]:
-        """The entries of the directories the installer writes to."""
-        found: set[str] = set()
-        for directory in self.scheme.targets:
-            try:
-                found.update(item.path for item in os.scandir(directory))
-            except OSError:
-                continue
-        return found
+    def _begin(self, what: str) -> None:
+        """Note the package changes; a note that cannot be written stops the step, as the
+        installer would have stopped (nothing has changed yet)."""
+        try:
+            self._changes.begin()
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise ApplyError(f"{what}: {exc.strerror or exc}{where}", hint=os_hint(exc)) from exc
 
     def _write_state(self, action: WriteState) -> None:
+        self._changes.sweep()
         state = action.state.to_json()
         if self.stamp is not None:
             state["stamp"] = self.stamp()
         self.env.write_json(self.env.state_dir / STATE, state)
+        self._changes.end()  # last: what the note named is now recorded
+
+
+def _package_names(plan: Plan) -> list[str]:
+    """The packages the plan's package actions install, reinstall or remove."""
+    names: list[str] = []
+    for action in plan.actions:
+        if isinstance(action, InstallPackages):
+            names += [change.name for change in action.changes]
+        elif isinstance(action, RemovePackages):
+            names += action.names
+    return names
 
 
 def _step_text(action: Action, installer: str) -> str:

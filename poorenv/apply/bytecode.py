@@ -24,15 +24,44 @@ from poorenv._run import run
 from poorenv.state.scheme import Scheme, Unsafe
 from poorenv.state.site import Distribution, SitePackages, UnsafeDistribution
 
-# Run by the env's interpreter; file names on stdin, the ones compiled on stdout, each ended by
-# a NUL (a file name may hold a line break, never a NUL).
-# (`compileall -j` parallelises directories only: a list of files given with -i is compiled one
-# after another.)
+# Run by the env's interpreter; file names on stdin, each ended by a NUL (a file name may hold a
+# line break, never a NUL). On stdout, one NUL-ended record per file: "ok PATH" when it was
+# compiled, "full ERRNO PYC" when its .pyc could not be written for want of space (a full disk,
+# a quota, a file-size limit: the caller fails the sync); a module that does not compile is
+# skipped, as pip skips it. (`compileall -j` parallelises directories only: a list of files
+# given with -i is compiled one after another.) importlib's _write_atomic ignores a short write
+# (CPython up to 3.13.0 at least): on a nearly full disk or at a file-size limit it renames a
+# truncated .pyc into place, and importing the module then fails with "EOFError: marshal data
+# too short". It is replaced by one that writes everything or raises.
 _COMPILE = """
-import compileall, os, sys
+import errno, importlib.util, os, py_compile, sys
+import importlib._bootstrap_external as bootstrap
 from concurrent.futures import ProcessPoolExecutor
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+def write_atomic(path, data, mode=0o666):
+    tmp = "{}.{}".format(path, id(path))
+    fd = os.open(tmp, os.O_EXCL | os.O_CREAT | os.O_WRONLY, mode & 0o666)
+    try:
+        with open(fd, "wb") as handle:  # buffered: a short write is retried, or raises
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+bootstrap._write_atomic = write_atomic
 def one(path):
-    return compileall.compile_file(path, quiet=2, force=True)
+    try:
+        py_compile.compile(path, doraise=True)
+    except py_compile.PyCompileError:
+        return ""
+    except OSError as exc:
+        if exc.errno in FULL:
+            return "full {} {}".format(exc.errno, importlib.util.cache_from_source(path))
+        return ""
+    return "ok " + path
 files = [f for f in sys.stdin.read().split("\\0") if f]
 workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8)
 if workers > 1 and len(files) > 50:
@@ -40,8 +69,7 @@ if workers > 1 and len(files) > 50:
         done = list(pool.map(one, files, chunksize=16))
 else:
     done = list(map(one, files))
-sys.stdout.write("".join(f + "\\0" for f, ok in zip(files, done) if ok))
-sys.exit(0 if all(done) else 1)
+sys.stdout.write("".join(line + "\\0" for line in done if line))
 """
 
 
@@ -59,7 +87,11 @@ def compile_bytecode(
     python: Path, distributions: Iterable[Distribution], cache_tag: str, scheme: Scheme
 ) -> dict[Path, str]:
     """Compile the modules of `distributions`; returns the RECORD files to rewrite (path -> new
-    text, with the bytecode listed). The caller writes them."""
+    text, with the bytecode listed). The caller writes them.
+
+    Raises OSError (ENOSPC, EDQUOT or EFBIG, naming the .pyc) when bytecode could not be
+    written for want of space: the env is then not what a sync promises.
+    """
     found = _records(distributions, scheme, cache_tag)
     modules = {source: pyc for _, _, _, sources in found for source, pyc in sources.items()}
     if not modules:
@@ -69,7 +101,15 @@ def compile_bytecode(
     result = run(
         [str(python), "-c", _COMPILE], what="compiling bytecode", input=listing, check=False
     )
-    compiled = set(result.stdout.split("\0"))
+    compiled = set()
+    for line in result.stdout.split("\0"):
+        kind, _, rest = line.partition(" ")
+        if kind == "ok":
+            compiled.add(rest)
+        elif kind == "full":  # no space for bytecode: the sync has not finished
+            number, _, pyc = rest.partition(" ")
+            if number.isdigit():
+                raise OSError(int(number), os.strerror(int(number)), pyc)
     updates: dict[Path, str] = {}
     for site, record, rows, sources in found:
         listed = {row[0] for row in rows if row}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import signal
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -90,13 +91,13 @@ class PipInstaller:
             ]  # fmt: skip
             result = self._pip(args, INSTALLING)
         if result.returncode != 0:
-            raise pip_failure(INSTALLING, result.stderr)
+            raise _killed(INSTALLING, result, self.name) or pip_failure(INSTALLING, result.stderr)
         return self._compile([requirement_name(line) for line in requirements])
 
     def uninstall(self, names: Sequence[str]) -> None:
         result = self._pip(["uninstall", "--yes", "--root-user-action=ignore", *names], REMOVING)
         if result.returncode != 0:
-            raise pip_failure(REMOVING, result.stderr)
+            raise _killed(REMOVING, result, self.name) or pip_failure(REMOVING, result.stderr)
 
     def _pip(self, args: list[str], what: str) -> Result:
         try:
@@ -115,6 +116,10 @@ class PipInstaller:
         except ToolError as exc:  # the packages are installed: bytecode is only a cache
             log.warning("%s; Python will compile the new packages when it imports them", exc)
             return {}
+        except OSError as exc:  # no space for the bytecode: this install has not finished
+            raise InstallerError(
+                f"compiling bytecode: {exc.strerror}: {exc.filename}", hint=os_hint(exc)
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -137,14 +142,14 @@ class UvInstaller:
             ]  # fmt: skip
             result = self._uv(argv, INSTALLING)
         if result.returncode != 0:
-            raise uv_failure(INSTALLING, result.stderr)
+            raise _killed(INSTALLING, result, self.name) or uv_failure(INSTALLING, result.stderr)
         return {}
 
     def uninstall(self, names: Sequence[str]) -> None:
         argv = [self.uv, "pip", "uninstall", "--python", str(self.python), *names]
         result = self._uv(argv, REMOVING)
         if result.returncode != 0:
-            raise uv_failure(REMOVING, result.stderr)
+            raise _killed(REMOVING, result, self.name) or uv_failure(REMOVING, result.stderr)
 
     def _uv(self, argv: list[str], what: str) -> Result:
         try:
@@ -194,7 +199,11 @@ def pip_failure(what: str, stderr: str) -> InstallerError:
             if line.startswith("    ") and "==" in line
         ]
         return _hash_mismatch(what, culprits)
-    failure = _failure(what, last_error_line(stderr) if stderr.strip() else _NO_OUTPUT)
+    detail = last_error_line(stderr) if stderr.strip() else _NO_OUTPUT
+    if detail == "Exception:":  # pip crashed; its traceback ends with the exception's line
+        ends = [line for line in stderr.splitlines() if line.strip() and line[0] not in " \t"]
+        detail = redact(ends[-1].strip()) if ends else detail
+    failure = _failure(what, detail)
     failure.details = build_output(stderr)  # a failed sdist build's own last lines
     return failure
 
@@ -204,11 +213,11 @@ def uv_failure(what: str, stderr: str) -> InstallerError:
     if "Hash mismatch" in stderr:
         return _hash_mismatch(what, re.findall(r"Hash mismatch for `([^`]+)`", stderr))
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    causes = [line for line in lines if line.startswith(("error:", "Caused by:"))]
+    causes = [line for line in lines if line.startswith(_UV_CAUSES)]
     detail = (causes or lines or [_NO_OUTPUT])[-1]
-    for prefix in ("error: ", "Caused by: "):
+    for prefix in _UV_CAUSES:
         if detail.startswith(prefix):
-            detail = detail[len(prefix) :]
+            detail = detail[len(prefix) :].strip()
     failure = _failure(what, redact(detail))
     failure.details = _uv_build_output(stderr)
     return failure
@@ -230,6 +239,23 @@ def _uv_build_output(stderr: str) -> tuple[str, ...]:
     return tuple(own[-BUILD_LINES:])
 
 
+_UV_CAUSES = ("error:", "Caused by:", "cause:")  # "cause:" from uv 0.5 on
+
+
+def _killed(what: str, result: Result, tool: str) -> InstallerError | None:
+    """A tool stopped by a signal (a kill, the OOM killer) says nothing: say that."""
+    if result.returncode >= 0:
+        return None
+    try:
+        name = signal.Signals(-result.returncode).name
+    except ValueError:
+        name = f"signal {-result.returncode}"
+    return InstallerError(
+        f"{what}: {tool} was killed by {name}",
+        hint="run `poorenv sync` again to finish; `poorenv check` shows what is unfinished",
+    )
+
+
 def _hash_mismatch(what: str, culprits: list[str]) -> InstallerError:
     named = f" for {', '.join(dict.fromkeys(culprits))}" if culprits else ""
     return InstallerError(
@@ -241,8 +267,10 @@ def _hash_mismatch(what: str, culprits: list[str]) -> InstallerError:
 
 def _failure(what: str, detail: str) -> InstallerError:
     hint = None
-    if "[Errno 28]" in detail or "No space left" in detail:
+    if any(s in detail for s in ("[Errno 28]", "No space left", "[Errno 122]", "quota exceeded")):
         hint = os_hint(OSError(errno.ENOSPC, detail))
+    elif "[Errno 27]" in detail or "File too large" in detail or "os error 27" in detail:
+        hint = os_hint(OSError(errno.EFBIG, detail))
     elif any(s in detail for s in ("[Errno 30]", "[Errno 13]", "Read-only", "ermission denied")):
         hint = os_hint(OSError(errno.EACCES, detail))
     return InstallerError(f"{what}: {detail}", hint=hint or _DEBUG_HINT)

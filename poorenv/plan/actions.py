@@ -116,7 +116,7 @@ class PackageChange:
     name: str
     old: str | None  # installed version, None when not installed
     new: str
-    why: str  # "missing", "upgrade", "downgrade", "hashes changed"
+    why: str  # "missing", "upgrade", "downgrade", "unfinished", "hashes changed"
 
     def __str__(self) -> str:
         if self.old is None:
@@ -223,7 +223,11 @@ class Plan:
         ]
         if self.lock_problem:
             found.insert(0, self.lock_problem)
-        return found or [a.reason for a in self.actions[-1:]] or ["state record out of date"]
+        return (
+            found
+            or [a.reason for a in self.actions if isinstance(a, WriteState)]
+            or ["state record out of date"]
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

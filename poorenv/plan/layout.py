@@ -10,10 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from poorenv.discover.interpreter import Interpreter
-from poorenv.paths import MARKER, STATE, STATE_DIR
+from poorenv.paths import MARKER, STATE, STATE_DIR, UNFINISHED
 from poorenv.state.scheme import Scheme
 
-__all__ = ["MARKER", "STATE", "STATE_DIR", "Layout", "Mirror", "build_layout", "state_dir"]
+__all__ = [
+    "MARKER",
+    "STATE",
+    "STATE_DIR",
+    "UNFINISHED",
+    "Layout",
+    "Mirror",
+    "build_layout",
+    "state_dir",
+]
 PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
 
 # Left out of the stdlib mirror (top level only): packages of the base, the base's

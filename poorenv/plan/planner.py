@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,8 @@ from poorenv.state.env import MISSING, Entry, EnvState, MirrorState, is_bytecode
 from poorenv.state.record import BaseFingerprint, EnvRecord, PackageRecord
 
 MARKER_FORMAT = 1
+UNFINISHED = "unfinished"  # PackageChange.why: named by the note of a sync that did not end
+UNFINISHED_REASON = "an earlier sync did not finish"
 
 
 def marker_for(base: Interpreter) -> dict[str, Any]:
@@ -97,14 +99,15 @@ def plan(
         if env.broken and not fresh:
             reason = "left by an install or uninstall that was interrupted"
             actions.append(RemoveBroken(reason, env.broken))
-        actions += package_actions(lock, installed, recorded)
+        unfinished: Container[str] = () if fresh or env.unfinished is None else env.unfinished
+        actions += package_actions(lock, installed, recorded, unfinished)
     if not fresh:
         actions[:0] = refusals(env, actions)
 
     wanted = desired_record(base, layout, lock)
     if lock is None and env.record:  # the packages are unknown until there is a lock
         wanted = dataclasses.replace(wanted, packages=env.record.packages)
-    if actions or fresh or env.record != wanted:
+    if actions or fresh or env.record != wanted or env.unfinished is not None:
         reason = (
             "env changed"
             if actions
@@ -112,15 +115,21 @@ def plan(
             if env.record
             else "state record missing or unreadable"
         )
+        if not actions and env.unfinished is not None:
+            reason = UNFINISHED_REASON  # what it was changing is gone from the lock too
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
 
 
 def package_actions(
-    lock: Lock, installed: Mapping[str, str], recorded: Mapping[str, PackageRecord]
+    lock: Lock,
+    installed: Mapping[str, str],
+    recorded: Mapping[str, PackageRecord],
+    unfinished: Container[str] = (),
 ) -> list[Action]:
     """Install what `installed` lacks or has in another version (or, per `recorded`, with
-    other hashes); remove what the lock does not name."""
+    other hashes, or what a sync that did not finish was changing: `unfinished`); remove what
+    the lock does not name."""
     from packaging.version import InvalidVersion, Version
 
     def same(a: str, b: str) -> bool:
@@ -141,6 +150,8 @@ def package_actions(
                 why = "upgrade" if Version(package.version) > Version(have) else "downgrade"
             except InvalidVersion:
                 why = "version differs"
+        elif package.name in unfinished:
+            why = UNFINISHED
         elif record is not None and record.hashes != package.digest:
             why = "hashes changed"
         else:
@@ -149,7 +160,7 @@ def package_actions(
         lines.append(package.requirement())
     actions: list[Action] = []
     if changes:
-        kinds = sorted({c.why for c in changes})
+        kinds = sorted({UNFINISHED_REASON if c.why == UNFINISHED else c.why for c in changes})
         actions.append(InstallPackages(", ".join(kinds), tuple(changes), tuple(lines)))
     locked = {p.name for p in lock.packages}
     extra = tuple(sorted(name for name in installed if name not in locked))

@@ -14,8 +14,8 @@ from typing import Any
 
 from poorenv.envdir import is_empty, read_marker
 from poorenv.paths import loads_json
-from poorenv.plan.layout import BYTECODE_DIR, STATE, Layout, Mirror, state_dir
-from poorenv.state.record import EnvRecord
+from poorenv.plan.layout import BYTECODE_DIR, STATE, UNFINISHED, Layout, Mirror, state_dir
+from poorenv.state.record import EnvRecord, Unfinished
 from poorenv.state.scheme import Unsafe
 from poorenv.state.site import SitePackages
 
@@ -52,6 +52,7 @@ class EnvState:
     marker: Mapping[str, Any] | None = None
     record: EnvRecord | None = None  # state.json: the last complete sync
     stamp: Mapping[str, Any] | None = None  # state.json's no-op stamp (state/fastpath.py)
+    unfinished: Unfinished | None = None  # unfinished.json: a sync that did not end; None: none
     entries: Mapping[Path, Entry] = field(default_factory=dict)
     texts: Mapping[Path, str | None] = field(default_factory=dict)
     mirrors: Mapping[str, MirrorState] = field(default_factory=dict)
@@ -98,6 +99,12 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def read_unfinished(sdir: Path) -> Unfinished | None:
+    """The note of a sync that did not finish, in the env's state dir `sdir`; None if none."""
+    note = sdir / UNFINISHED
+    return Unfinished.from_json(read_json(note)) if os.path.lexists(note) else None
+
+
 def read_text(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -128,6 +135,7 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         marker=read_marker(env),
         record=EnvRecord.from_json(saved),
         stamp=saved.get("stamp") if saved else None,
+        unfinished=read_unfinished(sdir),
         entries=entries,
         texts=texts,
         mirrors={m.name: read_mirror(m, layout.site_dirs, not links_out) for m in layout.mirrors},

@@ -7,7 +7,8 @@ directories and files. ctime cannot be set back by hand, so a stamp that still m
 that nothing the planner reads has changed (for hard-linked files, whose ctime other envs bump,
 mtime, size and inode do). Then `sync` and `check` answer without importing
 pip, pip-tools or packaging and without starting any interpreter. Any doubt (a missing or
-different stamp, an unreadable file) falls back to the full planner.
+different stamp, an unreadable file, the note of an unfinished sync) falls back to the full
+planner.
 
 This module imports only os and json when it answers: it runs on every no-op sync. The stamp
 keeps poorenv.toml's text, so that an unchanged file needs no TOML parser, and with no `path`
@@ -28,6 +29,7 @@ from poorenv.paths import (
     MARKER,
     STATE,
     STATE_DIR,
+    UNFINISHED,
     loads_json,
     loads_toml,
 )
@@ -136,6 +138,8 @@ def quick_check(start: str) -> str | None:
             env = os.path.realpath(os.path.join(directory, os.path.expanduser(where)))
         else:
             env = os.path.realpath(os.path.join(directory, DEFAULT_ENV_PATH))
+        if os.path.lexists(os.path.join(env, STATE_DIR, UNFINISHED)):
+            return None  # a sync began to change packages and did not finish
         with open(os.path.join(env, STATE_DIR, STATE), "rb") as handle:
             state = loads_json(handle.read())
     except (OSError, ValueError, AttributeError):

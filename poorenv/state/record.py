@@ -1,7 +1,14 @@
-"""The env's record of its last complete sync (`.poorenv/state.json`), typed.
+"""The env's record of its last complete sync (`.poorenv/state.json`), typed, and the note of
+packages a sync is changing (`.poorenv/unfinished.json`).
 
-The applier writes it last, so that its presence says "everything before succeeded". The
-no-op stamp (`state/fastpath.py`) is stored beside it in the same file, under "stamp".
+The applier writes the record last, so that its presence says "everything before succeeded".
+The no-op stamp (`state/fastpath.py`) is stored beside it in the same file, under "stamp".
+
+Before the installer changes a package, the applier writes the `Unfinished` note naming every
+package it is about to install, reinstall or remove; it removes the note only after the new
+record (or, when the installer failed without changing anything, at once). So a sync that
+failed or was killed half-way leaves the note, and the planner reinstalls what it names
+whatever the record says: a half-done upgrade never passes as in sync.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ if TYPE_CHECKING:
     from poorenv.discover.interpreter import Interpreter
 
 STATE_FORMAT = 1
+UNFINISHED_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -88,3 +96,40 @@ class EnvRecord:
             return cls(fingerprint, str(data["exe"]), packages)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """The packages a sync began to change and has not finished (`.poorenv/unfinished.json`).
+
+    `files`: the files (absolute paths) that the RECORDs of the distributions to be removed or
+    replaced named, as they were before the installer ran: an uninstall that failed half-way
+    (uv deletes the `.dist-info` first) leaves no RECORD to finish it with. `everything`: the
+    note is there but unreadable, so no installed package is trusted.
+    """
+
+    names: frozenset[str] = frozenset()
+    files: tuple[str, ...] = ()
+    everything: bool = False
+
+    def __contains__(self, name: object) -> bool:
+        return self.everything or name in self.names
+
+    def __or__(self, other: Unfinished) -> Unfinished:
+        files = tuple(sorted({*self.files, *other.files}))
+        return Unfinished(self.names | other.names, files, self.everything or other.everything)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": UNFINISHED_FORMAT, "packages": sorted(self.names), "files": [*self.files]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> Unfinished:
+        """The note in `data`; a note that is present but malformed means "everything"."""
+        if not isinstance(data, Mapping) or data.get("format") != UNFINISHED_FORMAT:
+            return cls(everything=True)
+        names, files = data.get("packages"), data.get("files", [])
+        if not (isinstance(names, list) and isinstance(files, list)):
+            return cls(everything=True)
+        if not all(isinstance(item, str) for item in (*names, *files)):
+            return cls(everything=True)
+        return cls(frozenset(names), tuple(files))
