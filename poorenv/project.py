@@ -137,7 +137,7 @@ class Project:
 
         reporter = reporter or Reporter()
         chosen = make_installer(  # a missing uv fails here, before anything changes
-            installer or self.config.installer, self.layout.exe, self.base, self.index_args()
+            installer or self.config.installer, self.layout.exe, self.base, self.index_environ()
         )
         with env_lock(self.env, reporter):
             if mode is LockMode.FROZEN:
@@ -188,10 +188,11 @@ class Project:
         keys = ("purelib", "platlib", "scripts", "include")
         return tuple(dict.fromkeys(Path(paths[key]) for key in keys))
 
-    def index_args(self) -> tuple[str, ...]:
-        from poorenv.lock.lockfile import index_arguments
+    def index_environ(self) -> dict[str, str]:
+        """`[index]` as the variables pip, pip-compile and uv read (may hold credentials)."""
+        from poorenv.index import index_environ
 
-        return tuple(index_arguments(self.config.index, self.config.project_dir))
+        return index_environ(self.config.index, self.config.project_dir)
 
     def cache_key(self, lock: Lock) -> str:
         """A key for CI caches of the env: the lock, the base, the platform, poorenv's version.
@@ -256,7 +257,7 @@ class Project:
         if not self.layout.exe.exists():
             raise EnvError(f"{self.env}: no env here yet", hint="run `poorenv sync` first")
         with (reporter or Reporter()).step("asking pip where the locked files are"):
-            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_args())
+            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_environ())
         return pylock.render(status.lock, found, self.base)
 
     def _config_text(self) -> str:

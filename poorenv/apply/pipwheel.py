@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from poorenv import paths
@@ -168,7 +169,18 @@ def _unpack(wheel: Path, target: Path) -> None:
 
 
 def run_pip(
-    python: Path, base: Interpreter, args: list[str], *, what: str, check: bool = True
+    python: Path,
+    base: Interpreter,
+    args: list[str],
+    *,
+    what: str,
+    check: bool = True,
+    environ: Mapping[str, str] | None = None,
 ) -> Result:
-    """Run pip from its wheel in the env of `python` (`_run.run`: ToolError with `check`)."""
-    return run([*pip_command(python, base), *args], what=what, check=check)
+    """Run pip from its wheel in the env of `python` (`_run.run`: ToolError with `check`).
+
+    `environ` is added to poorenv's clean environment: the index settings
+    (`index.index_environ`), which never go into `args`.
+    """
+    env = paths.clean_environ(**(environ or {}))
+    return run([*pip_command(python, base), *args], what=what, check=check, env=env)

@@ -23,7 +23,7 @@ from poorenv.errors import ConfigError, LockError
 from poorenv.redact import redact
 
 if TYPE_CHECKING:
-    from poorenv.config import Config, IndexConfig
+    from poorenv.config import Config
     from poorenv.discover.interpreter import Interpreter
 
 LOCK_NAME = "poorenv.lock"
@@ -260,21 +260,6 @@ def write_lock(path: Path, lock: Lock) -> None:
 
 
 # --- inputs and staleness --------------------------------------------------------------------
-
-
-def index_arguments(index: IndexConfig, project_dir: Path) -> list[str]:
-    """pip options for `[index]`; empty when pip's own configuration applies."""
-    args: list[str] = []
-    if index.no_index:
-        args.append("--no-index")
-    if index.url:
-        args += ["--index-url", index.url]
-    for url in index.extra_urls:
-        args += ["--extra-index-url", url]
-    for link in index.find_links:
-        local = link if "://" in link else str((project_dir / link).resolve())
-        args += ["--find-links", local]
-    return args
 
 
 def input_hash(config: Config) -> str:

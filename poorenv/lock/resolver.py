@@ -20,13 +20,8 @@ from poorenv import paths
 from poorenv._run import ToolError, run
 from poorenv.apply.pipwheel import run_pip
 from poorenv.errors import LockError
-from poorenv.lock.lockfile import (
-    Lock,
-    LockInterpreter,
-    index_arguments,
-    input_hash,
-    parse_requirements,
-)
+from poorenv.index import index_environ
+from poorenv.lock.lockfile import Lock, LockInterpreter, input_hash, parse_requirements
 
 if TYPE_CHECKING:
     from poorenv.config import Config
@@ -65,15 +60,18 @@ def resolve(
             "--allow-unsafe", "--no-header", "--no-annotate", "--strip-extras",
             "--no-emit-index-url", "--no-emit-trusted-host", "--no-emit-find-links",
             "--output-file", str(output),
-            *index_arguments(config.index, config.project_dir),
         ]  # fmt: skip
         if upgrade:
             cmd.append("--upgrade")
         for name in upgrade_packages:
             cmd += ["--upgrade-package", name]
         cmd.append(str(source))
+        # [index] reaches pip-compile (which reads pip's options) by its environment: no
+        # credential in its argv.
         environ = paths.clean_environ(
-            PIP_REQUIRE_VIRTUALENV="0", CUSTOM_COMPILE_COMMAND="poorenv lock"
+            PIP_REQUIRE_VIRTUALENV="0",
+            CUSTOM_COMPILE_COMMAND="poorenv lock",
+            **index_environ(config.index, config.project_dir),
         )
         try:
             run(cmd, what="pip-compile", env=environ, cwd=config.project_dir)
