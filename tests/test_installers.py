@@ -91,8 +91,9 @@ class FakeTools:
     envs: list[dict[str, str]] = field(default_factory=list)
     listings: list[str] = field(default_factory=list)
 
-    def __call__(self, argv: list[str], env: dict[str, str], cwd: object, input: object,
-                 timeout: object) -> _run.Result:  # fmt: skip
+    def __call__(self, argv: list[str], env: object, cwd: object, input: object, timeout: object
+                 ) -> _run.Result:  # fmt: skip
+        assert isinstance(env, dict)
         self.calls.append(argv)
         self.envs.append(env)
         if "-r" in argv:
