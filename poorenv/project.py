@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from poorenv import cache
 from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import EnvError, LockError
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, require_lock, stale_reason
-from poorenv.paths import cache_dir, lock_timeout
+from poorenv.paths import lock_timeout
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
 from poorenv.plan.layout import Layout, build_layout
@@ -241,7 +242,7 @@ class Project:
                 "problem": stale_reason(lock, config, base),
             },
             "installer": config.installer,
-            "cache_dir": str(cache_dir()),
+            "cache_dir": str(cache.root()),
             "cache_key": self.cache_key(lock) if lock else None,
         }
 
@@ -287,10 +288,11 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
 
     # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
     # even for an env that does not exist yet or a sync that is then refused.
-    directory = cache_dir() / "locks"
-    directory.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(str(env).encode()).hexdigest()[:24]
-    lock = FileLock(str(directory / f"{key}.lock"))
+    path = cache.directory("locks") / f"{key}.lock"
+    if not cache.trusted(path):  # another user's lock file: the temporary cache's instead
+        path = cache.directory("locks") / f"{key}.lock"
+    lock = FileLock(str(path))
     timeout = lock_timeout()
     try:
         lock.acquire(timeout=0)

@@ -352,6 +352,7 @@ class EnvTools:
             return _run.Result(tuple(argv), 1, "", self.stderr)
         if step == "venv":
             (Path(argv[-1]) / "bin").mkdir(parents=True)
+            (Path(argv[-1]) / "bin" / "python").symlink_to(argv[0])  # as venv links the base
         elif step == "install":
             site = Path(argv[0]).parent.parent / "lib" / "site-packages"
             assert site.parent.parent.is_dir(), "pip ran before the venv was made"

@@ -3,7 +3,10 @@
 pip-tools evaluates environment markers for the interpreter it runs in, so it must run in one
 of the env's X.Y and ABI: poorenv's own interpreter when that is the base itself, otherwise a
 small resolver venv built once per base in poorenv's cache (with pip-tools installed by pip
-run from its wheel, using pip's own configuration).
+run from its wheel, using pip's own configuration). A resolver venv is run only when
+`cache.trusted` accepts all of it, when its ready stamp names the base (path, size, mtime) and
+its interpreter is that base; else it is built again (in a temporary cache if it is not the
+user's own).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poorenv import paths
+from poorenv import cache, paths
 from poorenv._run import ToolError, run
 from poorenv.apply.pipwheel import run_pip
 from poorenv.errors import LockError
@@ -104,42 +107,54 @@ def _resolver_env(base: Interpreter) -> Path:
     from filelock import FileLock
 
     key = hashlib.sha256(base.executable.encode()).hexdigest()[:12]
-    root = paths.cache_dir() / "resolvers"
+    root = cache.directory("resolvers")
     target = root / f"{base.implementation}-{base.xy}{base.abiflags}-{key}"
+    lock = root / f"{target.name}.lock"
+    if not cache.trusted(lock):
+        return _resolver_env(base)  # in the temporary cache the run now uses
     ready = target / "poorenv-ready"
     stamp = f"{base.executable} {base.executable_size} {base.executable_mtime_ns}\n"
-    root.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(root / f"{target.name}.lock")):
-        if _read(ready) == stamp:
-            return target / "bin" / "python"
+    with FileLock(str(lock)):
+        if not cache.trusted(target, tree=True):
+            return _resolver_env(base)
+        python = target / "bin" / "python"
+        if _read(ready) == stamp and os.path.realpath(python) == base.executable:
+            return python
         log.info("building a resolver env for %s in %s", base.describe(), target)
         building = root / f"{target.name}.building"
         shutil.rmtree(building, ignore_errors=True)
         try:
-            run(
-                [base.executable, "-m", "venv", "--without-pip", str(building)],
-                what=f"cannot make a resolver env for {base.describe()}",
-            )
-            python = building / "bin" / "python"
-            run_pip(
-                python, base,
-                ["install", "--quiet", "--root-user-action=ignore", RESOLVER_REQUIREMENT],
-                what=f"cannot install pip-tools for {base.describe()}",
-            )  # fmt: skip
-            shutil.rmtree(target, ignore_errors=True)
-            # venv wrote absolute paths of `building`: make it again in place, keeping packages.
-            os.replace(building, target)
-            run(
-                [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
-                what=f"cannot move the resolver env for {base.describe()}",
-            )
+            _build(base, building, target)
         except ToolError as exc:
             raise LockError(
                 exc.message,
                 hint="pip-tools is installed into it with pip's own configuration: check the index",
             ) from None
-        ready.write_text(stamp, encoding="utf-8")
+        with cache.private():
+            ready.write_text(stamp, encoding="utf-8")
     return target / "bin" / "python"
+
+
+def _build(base: Interpreter, building: Path, target: Path) -> None:
+    """Make the resolver venv in `building`, then move it to `target` (under umask 077)."""
+    with cache.private():
+        run(
+            [base.executable, "-m", "venv", "--without-pip", str(building)],
+            what=f"cannot make a resolver env for {base.describe()}",
+        )
+        python = building / "bin" / "python"
+        run_pip(
+            python, base,
+            ["install", "--quiet", "--root-user-action=ignore", RESOLVER_REQUIREMENT],
+            what=f"cannot install pip-tools for {base.describe()}",
+        )  # fmt: skip
+        shutil.rmtree(target, ignore_errors=True)
+        # venv wrote absolute paths of `building`: make it again in place, keeping packages.
+        os.replace(building, target)
+        run(
+            [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
+            what=f"cannot move the resolver env for {base.describe()}",
+        )
 
 
 def _read(path: Path) -> str | None:
