@@ -365,10 +365,37 @@ def test_another_process_that_unpacked_first_wins_the_race(tmp_path: Path) -> No
     wheel = make_wheel(tmp_path / "seed", "pip", "24.0")
     target = run_dir(wheel)
     (target / "pip").mkdir(parents=True)
-    (target / ".complete").touch()
+    (target / ".complete").write_text(pipwheel._describe(wheel))  # unpacked from this wheel
     pipwheel._unpack(wheel, target)  # its rename fails: the other one's target is complete
     assert sorted(p.name for p in target.iterdir()) == [".complete", "pip"]
     assert sorted(p.name for p in wheel.parent.iterdir()) == [target.name, wheel.name]
+
+
+def test_a_tree_unpacked_from_another_wheel_is_replaced(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "seed", "pip", "24.0", body="new = True\n")
+    target = run_dir(wheel)
+    (target / "pip").mkdir(parents=True)
+    (target / "pip" / "old.py").write_text("")
+    (target / ".complete").write_text("pip-24.0-py3-none-any.whl 1 2\n")  # another file
+    pipwheel._unpack(wheel, target)
+    assert sorted(p.name for p in (target / "pip").iterdir()) == ["__init__.py"]
+    assert (target / ".complete").read_text() == pipwheel._describe(wheel)
+    assert sorted(p.name for p in wheel.parent.iterdir()) == [target.name, wheel.name]
+
+
+def test_bundled_wheels_run_from_their_zip(
+    compiles: list[list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """Nothing is unpacked beside a wheel outside the cache (/usr/share/python-wheels)."""
+    base = fake_base(stdlib=str(tmp_path / "base" / "lib" / "python3.12"))
+    pip = make_wheel(bundled(base), "pip", "23.2")
+    python = tmp_path / "python"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipwheel, "_BUNDLED_DIRS", ())
+        mp.setattr(pipwheel, "_download", lambda *args: "offline")
+        assert pip_command(python, base)[:2] == [str(python), str(pip / "pip")]
+    assert sorted(p.name for p in pip.parent.iterdir()) == [pip.name]
+    assert compiles == []
 
 
 def test_an_incomplete_target_in_the_way_runs_pip_from_the_wheel(
