@@ -16,7 +16,8 @@ interpreter is the base. Its users (`discover/interpreter.py`, `apply/pipwheel.p
   `tree`, everything under it too). What an entry says is then checked by its user against
   the real file it describes (the executable probed, the wheel unpacked, the base of a venv).
 - Anything else is ignored: one warning naming the cache path, and the rest of the run uses a
-  private temporary cache, removed at exit. poorenv works on without the cache, as root too.
+  private temporary cache, removed at exit (the tools poorenv starts keep their own caches
+  there too: `children_environ`). poorenv works on without the cache, as root too.
 - `private()` is the umask (077) under which poorenv and its children write into the cache.
 """
 
@@ -130,6 +131,16 @@ def warn(entry: Path, reason: str) -> None:
     if configured not in _warned:
         _warned.add(configured)
         log.warning("poorenv's cache %s: %s: %s; ignored", configured, entry, reason)
+
+
+def children_environ() -> dict[str, str]:
+    """What the tools poorenv starts (pip, pip-tools, uv) get while the run uses a temporary
+    cache: their own caches there too (XDG_CACHE_HOME), so that a broken XDG_CACHE_HOME or
+    HOME breaks none of them and no tool makes a missing home directory. Otherwise nothing."""
+    current = _roots.get(_configured()[0])
+    if current is None or current not in _temporary:
+        return {}
+    return {"XDG_CACHE_HOME": str(current / "tools")}
 
 
 @contextlib.contextmanager

@@ -292,7 +292,7 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
     path = cache.directory("locks") / f"{key}.lock"
     if not cache.trusted(path):  # another user's lock file: the temporary cache's instead
         path = cache.directory("locks") / f"{key}.lock"
-    lock = FileLock(str(path))
+    lock = FileLock(str(path), mode=0o600)
     timeout = lock_timeout()
     try:
         lock.acquire(timeout=0)

@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from poorenv.apply import pipwheel
-from poorenv.discover.interpreter import probe
 from tests import simpleindex, tracing
 from tests.conftest import write_config
 from tests.helpers import ok
-from tests.offline import HERE_PYTHON, installed, offline_env
+from tests.offline import HERE_PYTHON, installed, offline_env, seeded_cache
 from tests.servers import require
 from tests.wheels import wheelhouse
 
@@ -45,11 +43,7 @@ def setup(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setup]:
     """A project whose index URL carries `user:s3cret@`, with the pip or the uv installer, a
     poorenv cache of its own (holding pip's wheel already: no other index is reachable)."""
     root = simpleindex.build(wheelhouse(tmp_path / "wheels"), tmp_path / "index")
-    cache = tmp_path / "cache"
-    seed = cache / "seed" / f"cpython-{probe(HERE_PYTHON).xy}"
-    seed.mkdir(parents=True)
-    for wheel in pipwheel.seed_wheels(probe(HERE_PYTHON), ("pip",)).values():
-        shutil.copy2(wheel, seed)
+    cache = seeded_cache(tmp_path / "cache")
     with simpleindex.serve(root, "user", SECRET) as (url, requests):
         project = tmp_path / "project"
         write_config(

@@ -114,7 +114,7 @@ def _resolver_env(base: Interpreter) -> Path:
         return _resolver_env(base)  # in the temporary cache the run now uses
     ready = target / "poorenv-ready"
     stamp = f"{base.executable} {base.executable_size} {base.executable_mtime_ns}\n"
-    with FileLock(str(lock)):
+    with FileLock(str(lock), mode=0o600):
         if not cache.trusted(target, tree=True):
             return _resolver_env(base)
         python = target / "bin" / "python"
