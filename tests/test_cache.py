@@ -222,3 +222,24 @@ def test_giving_up_warns_once_and_moves_the_run_to_a_temporary_cache(
     ]
     with pytest.raises(EnvError, match="poorenv's temporary cache"):
         cache.give_up("even the temporary cache is not trusted")
+
+
+def test_tools_keep_their_caches_in_the_temporary_cache(
+    configured: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from poorenv import _run
+
+    seen: list[dict[str, str]] = []
+
+    def spawn(argv: list[str], env: dict[str, str], *rest: object) -> _run.Result:
+        seen.append(env)
+        return _run.Result(tuple(argv), 0, "", "")
+
+    monkeypatch.setattr(_run, "_spawn", spawn)
+    assert cache.root() == configured
+    assert cache.children_environ() == {}  # a usable cache: the tools' own settings stand
+    _run.run(["pip"], what="pip")
+    assert seen[-1].get("XDG_CACHE_HOME") == os.environ.get("XDG_CACHE_HOME")
+    cache.give_up("a test")
+    _run.run(["pip"], what="pip", env={"XDG_CACHE_HOME": "/a/file"})
+    assert seen[-1]["XDG_CACHE_HOME"] == str(cache.root() / "tools")
