@@ -239,15 +239,22 @@ def _problem(path: Path | str, info: os.stat_result, link_ok: bool) -> str | Non
 
 
 def _tree_problem(top: Path) -> str | None:
-    for here, dirs, files in os.walk(top):
-        for name in (*dirs, *files):
-            path = os.path.join(here, name)
-            try:
-                reason = _problem(path, os.lstat(path), link_ok=True)
-            except OSError as exc:
-                return f"{path}: {exc.strerror or exc}"
-            if reason:
-                return reason
+    """The first file or directory under `top` that is not the user's own or that others can
+    write (links may be there when they are the user's own). One lstat per entry."""
+    uid = os.geteuid()
+    todo = [str(top)]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as entries:
+                for entry in entries:
+                    info = entry.stat(follow_symlinks=False)
+                    mode = info.st_mode
+                    if info.st_uid != uid or (mode & _OTHERS_WRITE and not stat.S_ISLNK(mode)):
+                        return _problem(entry.path, info, link_ok=True)
+                    if stat.S_ISDIR(mode):
+                        todo.append(entry.path)
+        except OSError as exc:
+            return f"{exc.filename}: {exc.strerror or exc}"
     return None
 
 
