@@ -2,6 +2,7 @@
 
 A reader sees the old content or the new, never half of it: the text goes to a temporary file
 in the same directory, is flushed to disk, and replaces the target with one rename.
+`read_regular` reads a file that must be a regular file, never through a link.
 """
 
 from __future__ import annotations
@@ -31,8 +32,25 @@ def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> None
             os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # gone, or never made (a read-only directory)
             os.unlink(tmp)
+
+
+def read_regular(path: Path) -> bytes:
+    """The bytes of the regular file `path`. A symbolic link is not followed (OSError ELOOP);
+    a directory, FIFO or device is OSError too, so that reading never blocks or wanders."""
+    import errno
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+    except OSError:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
 
 
 def clean_stale_tmp(path: Path) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poorenv.errors import ConfigError
-from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, loads_toml
+from poorenv.errors import ConfigError, os_hint
+from poorenv.paths import CONFIG_NAME, DEFAULT_ENV_PATH, loads_toml, resolve
 
 __all__ = [
     "CONFIG_NAME",
@@ -29,6 +32,7 @@ DEFAULT_SEED = ("pip", "setuptools")
 INSTALLERS = ("pip", "uv")
 KNOWN_SEED = frozenset(DEFAULT_SEED)
 SCHEMA_URL = "https://poorenv.example.invalid/schemas/poorenv.schema.json"
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -54,19 +58,39 @@ class Config:
     requirement_files: tuple[Path, ...] = ()
     constraint_files: tuple[Path, ...] = ()
     index: IndexConfig = field(default_factory=IndexConfig)
+    prompt: str | None = None  # `[env] prompt`
 
     @property
     def project_dir(self) -> Path:
         return self.file.parent
 
+    @property
+    def env_prompt(self) -> str:
+        """The name an activated env shows: `[env] prompt`, else the project directory's."""
+        return self.prompt or self.project_dir.name or self.env_path.name
+
 
 def find_config(start: Path) -> Path:
-    """Return poorenv.toml in `start` or its nearest parent that has one."""
-    start = start.resolve()
+    """Return poorenv.toml in `start` or its nearest parent that has one.
+
+    A poorenv.toml that cannot be read as a file (a link to nothing or a loop, a directory, a
+    directory that cannot be searched) stops the search with an error naming it: skipping it
+    would silently pick up a parent's project instead.
+    """
+    start = Path(os.path.realpath(start))
     for directory in (start, *start.parents):
         candidate = directory / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
+        try:
+            mode = os.stat(candidate).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.islink(candidate):
+                raise ConfigError(f"{candidate}: a symbolic link to nothing") from None
+            continue
+        except OSError as exc:
+            raise ConfigError(f"{candidate}: cannot read: {exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"{candidate}: not a regular file")
+        return candidate
     raise ConfigError(
         f"no {CONFIG_NAME} in {start} or any parent directory",
         hint="run `poorenv init` to write one, or pass -C DIR",
@@ -75,6 +99,7 @@ def find_config(start: Path) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate a poorenv.toml."""
+    require_utf8(path.parent, "project directory")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -89,7 +114,7 @@ def load_config(path: Path) -> Config:
 
 
 _TOP_KEYS = ("env", "requirements", "index")
-_ENV_KEYS = ("python", "path", "seed", "installer")
+_ENV_KEYS = ("python", "path", "seed", "installer", "prompt")
 _REQ_KEYS = ("packages", "files", "constraints")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
 
@@ -100,10 +125,10 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     where.keys(data, _TOP_KEYS, "")
     env = where.table(data, "env", required=True)
     where.keys(env, _ENV_KEYS, "env")
-    python = where.string(env, "python", "env", required=True)
+    python = where.string(env, "python", "env", required=True, text=True)
     if not python or not python.strip():
         raise where.error("env", "python", "must not be empty", hint='for example python = "3.12"')
-    env_path_text = where.string(env, "path", "env")
+    env_path_text = where.string(env, "path", "env", text=True)
     if env_path_text is not None and not env_path_text.strip():
         hint = f'the default is "{DEFAULT_ENV_PATH}"'
         raise where.error("env", "path", "must not be empty", hint=hint)
@@ -119,6 +144,9 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         raise where.error(
             "env", "installer", f"unknown installer {installer!r}", hint='use "pip" or "uv"'
         )
+    prompt = where.string(env, "prompt", "env")
+    if prompt is not None:
+        _check_prompt(prompt, where)
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -132,34 +160,52 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     idx = where.table(data, "index")
     where.keys(idx, _INDEX_KEYS, "index")
     index = IndexConfig(
-        url=where.string(idx, "url", "index"),
+        url=where.string(idx, "url", "index", text=True),
         extra_urls=where.strings(idx, "extra-urls", "index"),
         find_links=where.strings(idx, "find-links", "index"),
         no_index=where.boolean(idx, "no-index", "index"),
     )
+    try:
+        env_path = resolve(project / Path(env_path_text or DEFAULT_ENV_PATH).expanduser())
+    except OSError as exc:
+        raise where.error("env", "path", f"{exc.filename}: {exc.strerror}") from None
+    require_utf8(env_path, "env path")
     return Config(
         file=file,
         python=python.strip(),
-        env_path=(project / Path(env_path_text or DEFAULT_ENV_PATH).expanduser()).resolve(),
+        env_path=env_path,
         seed=seed,
         installer=installer,
         packages=packages,
         requirement_files=files,
         constraint_files=constraints,
         index=index,
+        prompt=prompt,
     )
 
 
 def _check_requirement(spec: str, where: _Where) -> None:
-    from packaging.requirements import InvalidRequirement, Requirement
+    """A requirement poorenv can lock, by the rules of requirements files (lock/reqfile.py)."""
+    from poorenv.lock.reqfile import Refusal, requirement
 
     try:
-        Requirement(spec)
-    except InvalidRequirement as exc:
-        first = str(exc).splitlines()[0]
+        requirement(spec)
+    except Refusal as exc:
         raise where.error(
-            "requirements", "packages", f"invalid requirement {spec!r}: {first}"
+            "requirements", "packages", f"invalid requirement {spec!r}: {exc.problem}", exc.hint
         ) from None
+
+
+def _check_prompt(prompt: str, where: _Where) -> None:
+    import unicodedata
+
+    hint = 'for example prompt = "myapp"'
+    if not prompt.strip():
+        raise where.error("env", "prompt", "must not be empty", hint=hint)
+    for char in prompt:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            message = f"contains {char!r}: a prompt is one line, without control characters"
+            raise where.error("env", "prompt", message, hint=hint)
 
 
 def init_config(directory: Path, python: str, packages: tuple[str, ...] = ()) -> Path:
@@ -172,7 +218,23 @@ def init_config(directory: Path, python: str, packages: tuple[str, ...] = ()) ->
             handle.write(text)
     except FileExistsError:
         raise ConfigError(f"{target}: already exists", hint="edit it, or delete it first") from None
+    except OSError as exc:
+        hint = os_hint(exc, "the project directory")
+        raise ConfigError(f"{target}: cannot write: {exc.strerror}", hint=hint) from None
     return target
+
+
+def require_utf8(path: Path, what: str) -> None:
+    """Refuse a path whose name is not UTF-8: poorenv writes paths into UTF-8 text (the
+    activation scripts, state.json, the lock's inputs)."""
+    try:
+        os.fsdecode(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise ConfigError(
+            f"{what} {shown}: its name is not valid UTF-8",
+            hint="poorenv writes this path into UTF-8 text files; rename the directory",
+        ) from None
 
 
 def load_project_config(start: Path) -> Config:
@@ -226,8 +288,14 @@ class _Where:
         return value
 
     def string(
-        self, mapping: Mapping[str, Any], key: str, table: str, required: bool = False
+        self,
+        mapping: Mapping[str, Any],
+        key: str,
+        table: str,
+        required: bool = False,
+        text: bool = False,
     ) -> str | None:
+        """The string at `key`; `text`: a path, URL or version, so no control characters."""
         value = mapping.get(key)
         if value is None:
             if required:
@@ -235,7 +303,17 @@ class _Where:
             return None
         if not isinstance(value, str):
             raise self.error(table, key, f"expected a string, got {_type_name(value)}")
+        if text:
+            self.printable(value, table, key)
         return value
+
+    def printable(self, value: str, table: str, key: str) -> None:
+        """Refuse control characters (a NUL, a newline): no path, URL or requirement has one.
+        Every array of strings is such; single strings ask for it (`text`)."""
+        bad = _CONTROL.search(value)
+        if bad:
+            code = f"U+{ord(bad.group()):04X}"
+            raise self.error(table, key, f"{value!r} contains the control character {code}")
 
     def strings(
         self,
@@ -254,6 +332,7 @@ class _Where:
                 raise self.error(table, key, f"expected strings, found {_type_name(item)}")
             if not item.strip():
                 raise self.error(table, key, "an empty string is not allowed")
+            self.printable(item, table, key)
         return tuple(value)
 
     def boolean(self, mapping: Mapping[str, Any], key: str, table: str) -> bool:

@@ -1,10 +1,12 @@
 """`poorenv doctor`: audit an env for what `check` does not look at, and say how to fix it.
 
 `check` compares the env with the plan (cheap: names, links, versions). The doctor looks deeper
-and reads only: links that dangle or leave the env and the base, the interpreter against the
-base, what the env's python really puts on sys.path (run as the user runs it, and as a server
-runs it: the base executable with PYTHONHOME=ENV), installed files against their RECORD hashes,
-and distributions against the lock.
+and reads only: links that dangle or leave the env and the base (a directory link or a link in
+site-packages may not even lead into the base), the interpreter against the base, what the
+env's python really puts on sys.path (run as the user runs it, and as a server runs it: the
+base executable with PYTHONHOME=ENV), `.pth` files that run code and that no distribution
+installed, installed files against their RECORD hashes, RECORD entries that leave the env, and
+distributions against the lock.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import filecmp
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,16 @@ from poorenv.discover.interpreter import Interpreter
 from poorenv.envdir import is_env
 from poorenv.lock.lockfile import Lock
 from poorenv.plan.layout import Layout
+from poorenv.state.scheme import Bounds, Scheme, Unsafe
 from poorenv.state.site import Distribution, SitePackages
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
+UNSEAL = (
+    "poorenv refuses to remove or upgrade it (pip or uv would delete that path);"
+    " run `poorenv remove && poorenv sync` (remove follows no RECORD and no link), and drop"
+    " the package from poorenv.toml if its own wheel lists the path"
+)
 
 _PATH_PROBE = (
     "import json, os, site, sys; print(json.dumps({'prefix': sys.prefix, 'path': sys.path,"
@@ -84,21 +92,26 @@ def examine(
         problem = Problem("no-env", f"{env} is not a poorenv env (no marker)", SYNC, str(env))
         return Report(env, (problem,), ())
     problems: list[Problem] = []
-    problems += _links(layout, base)
+    bounds = layout.scheme.bounds()
+    problems += _links(layout, base, bounds)
     problems += _interpreter(layout, base)
     problems += _sys_path(layout, base)
     if site is None:
         site = SitePackages.read(layout.site_dirs)
-    problems += _records(site)
+    problems += _pth_code(site)
+    problems += _records(site, layout.scheme, bounds)
     problems += _distributions(site, lock)
-    checked = ("links", "interpreter", "sys.path", "RECORD hashes", "distributions")
+    checked = (
+        "links", "interpreter", "sys.path", ".pth files", "RECORD hashes and paths",
+        "distributions",
+    )  # fmt: skip
     return Report(env, tuple(problems), checked)
 
 
 # --- links ---------------------------------------------------------------------------------------
 
 
-def _links(layout: Layout, base: Interpreter) -> Iterator[Problem]:
+def _links(layout: Layout, base: Interpreter, bounds: Bounds) -> Iterator[Problem]:
     env = str(layout.env)
     allowed = [env, *{base.stdlib, base.platstdlib, base.include, base.platinclude}]
     if base.libdir:
@@ -106,7 +119,7 @@ def _links(layout: Layout, base: Interpreter) -> Iterator[Problem]:
     site = {str(p) for p in layout.site_dirs}
     for directory, dirs, files in os.walk(env):
         if directory in site:
-            dirs[:] = []  # packages may link where they like; RECORD covers them
+            dirs[:] = []  # links in site-packages: below
             continue
         for name in (*dirs, *files):
             path = os.path.join(directory, name)
@@ -115,10 +128,20 @@ def _links(layout: Layout, base: Interpreter) -> Iterator[Problem]:
             target = os.path.normpath(os.path.join(directory, os.readlink(path)))
             if not os.path.exists(path):
                 yield Problem("dangling-link", f"{path} -> {target}: target missing", SYNC, path)
+            elif os.path.isdir(path) and not bounds.inside(os.path.realpath(path)):
+                message = f"{path} -> {target}: a directory link leading outside the env"
+                yield Problem("link-outside", message + _THROUGH, SYNC, path)
             elif not any(target == root or target.startswith(root + os.sep) for root in allowed):
                 yield Problem(
                     "link-outside", f"{path} -> {target}: outside the env and the base", SYNC, path
                 )
+    for link, real in bounds.links_out(layout.site_dirs):
+        message = f"{link} -> {real}: a link in site-packages leading outside the env"
+        fix = f"delete the link {link}, or run `poorenv remove && poorenv sync`"
+        yield Problem("link-outside", message + _THROUGH, fix, link)
+
+
+_THROUGH = " (an install, uninstall or compile would reach through it)"
 
 
 # --- interpreter ---------------------------------------------------------------------------------
@@ -220,11 +243,7 @@ def _pth_entries(path: list[str]) -> dict[str, str]:
     added: dict[str, str] = {}
     for directory in path:
         for pth in _pth_files(directory):
-            try:
-                lines = Path(pth).read_text(encoding="utf-8", errors="replace").splitlines()
-            except OSError:
-                continue
-            for raw in lines:
+            for raw in _read_lines(pth):
                 line = raw.strip()
                 if line and not line.startswith(("#", "import ", "import\t")):
                     added.setdefault(os.path.normpath(os.path.join(directory, line)), pth)
@@ -234,16 +253,28 @@ def _pth_entries(path: list[str]) -> dict[str, str]:
 # --- installed files -----------------------------------------------------------------------------
 
 
-def _records(site: SitePackages) -> Iterator[Problem]:
+def _records(site: SitePackages, scheme: Scheme, bounds: Bounds | None = None) -> Iterator[Problem]:
+    bounds = bounds or scheme.bounds()
     for dist in site:
-        yield from _check_record(dist)
+        problems = dist.problems(scheme, bounds)
+        yield from (_unsafe(dist, problem) for problem in problems)
+        if not dist.legacy:
+            outside = {p.path for p in problems}
+            yield from _check_record(dist, outside)
 
 
-def _check_record(dist: Distribution) -> Iterator[Problem]:
+def _unsafe(dist: Distribution, problem: Unsafe) -> Problem:
+    if not problem.sealing:
+        fix = "poorenv will not remove it; `poorenv remove && poorenv sync` rebuilds the env"
+        return Problem("unlisted-files", problem.describe(), fix, str(dist.dist_info))
+    return Problem("record-outside", problem.describe(), UNSEAL, problem.where)
+
+
+def _check_record(dist: Distribution, skip: Collection[str] = ()) -> Iterator[Problem]:
     name = dist.dist_info.name[: -len(".dist-info")]
     for row in dist.record_rows():
-        if len(row) < 2 or not row[1] or "=" not in row[1]:
-            continue  # RECORD itself, bytecode: no hash
+        if len(row) < 2 or not row[1] or "=" not in row[1] or row[0] in skip:
+            continue  # RECORD itself, bytecode: no hash; paths outside: reported above
         path = os.path.normpath(dist.site / row[0])
         algorithm, _, expected = row[1].partition("=")
         try:
@@ -257,6 +288,35 @@ def _check_record(dist: Distribution) -> Iterator[Problem]:
             yield Problem(
                 "modified-file", f"{path} of {name} does not match its RECORD hash", REBUILD, path
             )
+
+
+def _pth_code(site: SitePackages) -> Iterator[Problem]:
+    """`.pth` files in the site dirs that run code at every start (an `import` line) and that
+    no installed distribution lists: planted, not installed. (A listed one is checked against
+    its RECORD hash like any module of its package.)"""
+    owned: set[str] = set()
+    for dist in site:
+        owned.update(os.path.normpath(path) for _, path in dist.listed()[1])
+    for directory in site.dirs:
+        for pth in _pth_files(str(directory)):
+            if os.path.normpath(pth) in owned:
+                continue
+            code = [line for line in _read_lines(pth) if line.startswith(("import ", "import\t"))]
+            if code:
+                shown = code[0] if len(code[0]) <= 60 else code[0][:57] + "..."
+                yield Problem(
+                    "pth-code",
+                    f"{pth} runs code at every start of the env's python: {shown}",
+                    f"delete {pth}: no installed distribution lists it",
+                    pth,
+                )
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 # --- distributions -------------------------------------------------------------------------------

@@ -22,7 +22,10 @@ def main() -> int:
     if simple and "POORENV_LOCK_TIMEOUT" not in os.environ:
         from poorenv.state.fastpath import quick_check
 
-        env = quick_check(os.getcwd())
+        try:
+            env = quick_check(os.getcwd())
+        except Exception:  # any doubt: the full command line looks again, and reports a bug
+            env = None
         if env is not None:
             if len(words) == len(argv):
                 print(f"{env}: {ANSWERS[words[0]]}")

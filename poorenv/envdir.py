@@ -1,15 +1,13 @@
-"""The env directory: whether a directory is poorenv's, and every write and delete inside it.
-
-A directory is an env poorenv made when `ENV/.poorenv/marker.json` is a regular file (in a real
-`.poorenv` directory) holding a JSON object with poorenv's "format" and "created-by" keys. A
-`.poorenv` the user made, a corrupt marker or a directory called marker.json make it foreign.
+"""The env directory: every write and delete inside it.
 
 `EnvDir` is the only code that writes or deletes in an env. Every path is checked first: it
 must lie under the env, and its parent directory, with symlinks followed, must too; a link is
-replaced or removed as a link, never followed. Deleting needs the marker, and undoing a failed
-first build removes only what this `EnvDir` made.
+replaced or removed as a link, never followed. Deleting needs the marker (whether a directory
+is poorenv's is `ownership.py`'s to say), and undoing a failed first build removes only what
+poorenv made.
 
-Imported on the no-op fast path (`is_env`): top-level imports are os, json and stat only.
+Imported on the no-op fast path (`is_env`, from `ownership`): top-level imports are os, json
+and stat only.
 """
 
 from __future__ import annotations
@@ -19,92 +17,33 @@ import os
 import stat
 from typing import TYPE_CHECKING, Any
 
+from poorenv.ownership import (
+    check_env_path,
+    damaged_marker,
+    env_exists,
+    foreign,
+    is_empty,
+    is_env,
+    read_marker,
+)
 from poorenv.paths import MARKER, STATE, STATE_DIR
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
 
     StrPath = str | os.PathLike[str]
 
-__all__ = ["EnvDir", "check_env_path", "is_empty", "is_env", "read_marker"]
-
-
-# --- what is ours (reads only) ------------------------------------------------------------------
-
-
-def read_marker(env: StrPath) -> dict[str, Any] | None:
-    """The marker of the env poorenv made at `env`; None for anything else."""
-    state_dir = os.path.join(env, STATE_DIR)
-    marker = os.path.join(state_dir, MARKER)
-    try:
-        if not stat.S_ISDIR(os.lstat(state_dir).st_mode):
-            return None
-        if not stat.S_ISREG(os.lstat(marker).st_mode):
-            return None
-        with open(marker, "rb") as handle:
-            data = json.loads(handle.read(65536))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    fmt, creator = data.get("format"), data.get("created-by")
-    if not isinstance(fmt, int) or isinstance(fmt, bool):
-        return None
-    if not isinstance(creator, str) or not creator.startswith("poorenv"):
-        return None
-    return data
-
-
-def is_env(directory: StrPath) -> bool:
-    """Whether `directory` is an env poorenv made (it carries poorenv's marker)."""
-    return read_marker(directory) is not None
-
-
-def is_empty(env: StrPath) -> bool:
-    """Whether the directory `env` holds nothing but what a killed `create` leaves: an empty
-    `.poorenv` directory, or one with a temporary marker in it. Such a directory is adopted."""
-    from poorenv._fs import TMP_SUFFIX
-
-    try:
-        names = os.listdir(env)
-        if not names:
-            return True
-        if names != [STATE_DIR]:
-            return False
-        state_dir = os.path.join(env, STATE_DIR)
-        if not stat.S_ISDIR(os.lstat(state_dir).st_mode):
-            return False
-        leftovers = os.listdir(state_dir)
-    except FileNotFoundError:  # removed meanwhile (by `poorenv remove`): nothing there
-        return True
-    return all(name.startswith(".") and name.endswith(TMP_SUFFIX) for name in leftovers)
-
-
-def check_env_path(env: Path, project_dir: Path) -> None:
-    """Refuse env paths that poorenv must never build in, let alone delete."""
-    from pathlib import Path
-
-    from poorenv.errors import EnvError
-
-    env = env.resolve()
-    home = Path.home().resolve()
-    project = project_dir.resolve()
-    if env == Path(env.anchor):
-        raise EnvError(f"env path {env}: refusing the filesystem root")
-    if env == home or env in home.parents:
-        raise EnvError(f"env path {env}: refusing the home directory or a parent of it")
-    if env == project or env in project.parents:
-        raise EnvError(
-            f"env path {env}: refusing the project directory or a parent of it",
-            hint='set [env] path to a directory of its own, e.g. ".poorenv"',
-        )
-    if env.exists() and not env.is_dir():
-        raise EnvError(f"env path {env}: exists and is not a directory")
-    # Emptiness first: poorenv writes the marker before anything else, so a sync that builds
-    # the env meanwhile (this check runs before the env's lock is taken) is never mistaken.
-    if env.is_dir() and not is_empty(env) and not is_env(env):
-        raise EnvError.not_ours(env)
+__all__ = [
+    "EnvDir",
+    "check_env_path",
+    "damaged_marker",
+    "env_exists",
+    "foreign",
+    "is_empty",
+    "is_env",
+    "read_marker",
+]
 
 
 # --- writes and deletes ---------------------------------------------------------------------------
@@ -121,6 +60,10 @@ class EnvDir:
         self._ours = False  # the marker was seen or written by this object
         # What create/adopt made, for undo_create: (the env dir, .poorenv, names already in it).
         self._made: tuple[bool, bool, frozenset[str]] | None = None
+        # During a first build: each name at the env's top, and whether it was there before
+        # poorenv first wrote to it. undo_create deletes only the names poorenv made.
+        self._tops: dict[str, bool] = {}
+        self._mounts: list[str] | None = None  # mount points at or under the env (real paths)
 
     @property
     def state_dir(self) -> Path:
@@ -142,6 +85,10 @@ class EnvDir:
             raise EnvError(f"refusing to {verb} {text}: not a plain absolute path")
         if not text.startswith(self._root + os.sep) or text.endswith(os.sep):
             raise EnvError(f"refusing to {verb} {text}: outside the env {self.path}")
+        if self._made is not None and verb == "write":
+            top = text[len(self._root) + 1 :].split(os.sep, 1)[0]
+            if top not in self._tops:
+                self._tops[top] = os.path.lexists(os.path.join(self._root, top))
         parent = os.path.dirname(text)
         real = self._real_dirs.get(parent)
         if real is None:
@@ -153,6 +100,28 @@ class EnvDir:
             if os.path.isdir(real):  # what does not exist yet may still become a link
                 self._real_dirs[parent] = real
         return text, real
+
+    def claim(self, paths: Iterable[StrPath]) -> None:
+        """Entries that another writer (the installer) made in the env during a first build:
+        `undo_create` may delete them. Nothing outside a first build."""
+        for path in paths:
+            text = os.fspath(path)
+            if self._made is not None and text.startswith(self._root + os.sep):
+                self._tops.setdefault(text[len(self._root) + 1 :].split(os.sep, 1)[0], False)
+
+    def refuse_links_out(self, dirs: Iterable[StrPath], verb: str = "install into") -> None:
+        """Refuse unless each of `dirs` really lies inside the env (symlinks followed): what
+        an installer writes or deletes there must not land outside."""
+        from poorenv.errors import EnvError
+
+        for directory in dirs:
+            real = os.path.realpath(directory)
+            if real != self._real and not real.startswith(self._real + os.sep):
+                raise EnvError(
+                    f"refusing to {verb} {os.fspath(directory)}: it leads outside the env"
+                    f" (to {real})",
+                    hint="run `poorenv sync`: it rebuilds the env with real directories",
+                )
 
     def ensure_ours(self) -> None:
         """Refuse to delete anything unless the env carries poorenv's marker."""
@@ -251,9 +220,25 @@ class EnvDir:
         if stat.S_ISLNK(mode) or stat.S_ISDIR(mode):
             self._real_dirs.clear()  # a directory may have been reached through it
         if stat.S_ISDIR(mode):
+            self._refuse_mounts(text)
             shutil.rmtree(text)  # never follows links (and refuses a link given to it)
         else:
             os.unlink(text)
+
+    def _refuse_mounts(self, directory: str) -> None:
+        """Refuse to delete a directory that is, or holds, a mount point: rmtree would empty
+        another filesystem, and the mount point itself cannot be removed."""
+        from poorenv.errors import EnvError
+
+        if self._mounts is None:
+            self._mounts = [m for m in _mount_points() if _under(m, self._real)]
+        real = os.path.realpath(directory)
+        for mount in self._mounts:
+            if _under(mount, real):
+                raise EnvError(
+                    f"refusing to delete {directory}: {mount} is a mount point",
+                    hint=f"unmount it first (umount {mount}), or delete what it holds by hand",
+                )
 
     def _empty(self, directory: str, keep: frozenset[str]) -> None:
         """Remove everything in `directory` but the names in `keep`."""
@@ -276,7 +261,7 @@ class EnvDir:
         if os.path.islink(self._root) or not os.path.isdir(self._root):
             raise EnvError(f"env path {self.path}: exists and is not a directory")
         if not is_empty(self._root):
-            raise EnvError.not_ours(self.path)
+            raise foreign(self.path)
         state_dir = os.fspath(self.state_dir)
         had_state_dir = os.path.isdir(state_dir)
         before = frozenset(os.listdir(state_dir)) if had_state_dir else frozenset()
@@ -289,20 +274,27 @@ class EnvDir:
 
     def undo_create(self) -> None:
         """After a failed first build: the directory as it was before `create` (absent) or
-        `adopt` (empty, its own `.poorenv` as it was). Nothing if neither ran."""
+        `adopt` (empty, its own `.poorenv` as it was). Nothing if neither ran.
+
+        Only what poorenv made goes: the names it wrote at the env's top, what the installer
+        added (`claim`), its marker and state. Anything else put there meanwhile stays, and
+        with it the directory."""
         if self._made is None or os.path.islink(self._root):
             return
         made_env, made_state_dir, before = self._made
-        self._made = None
-        self._ours = False
-        self._empty(self._root, frozenset({STATE_DIR}))
+        made = [name for name, existed in self._tops.items() if not existed]
+        self._made, self._tops, self._ours = None, {}, False
+        for name in made:
+            if name != STATE_DIR:
+                self._delete(self.inside(os.path.join(self._root, name), "delete"))
         state_dir = os.fspath(self.state_dir)
+        for name in (STATE, MARKER):
+            if name not in before:
+                self._delete(self.inside(os.path.join(state_dir, name), "delete"))
         if made_state_dir:
-            self._delete(self.inside(state_dir, "delete"))
-        elif os.path.isdir(state_dir):
-            self._empty(state_dir, before)
+            _rmdir_if_empty(state_dir)
         if made_env:
-            os.rmdir(self._root)
+            _rmdir_if_empty(self._root)
 
     def clear(self, marker: Mapping[str, Any]) -> None:
         """Empty the env but for poorenv's own directory, then write the new marker.
@@ -315,21 +307,85 @@ class EnvDir:
         self._write_marker(marker)
 
     def remove_env(self) -> None:
-        """Delete the whole env, which must carry poorenv's marker; the marker goes last."""
-        from poorenv.errors import EnvError
+        """Delete the whole env, which must carry poorenv's marker; the marker goes last.
+
+        Refused before anything is deleted: an env that is or holds a mount point, and one with
+        a directory poorenv may not write (a read-only filesystem, another user's env)."""
+        from poorenv.errors import EnvError, os_hint
 
         if os.path.islink(self._root) or read_marker(self._root) is None:
+            if not os.path.islink(self._root) and damaged_marker(self._root):
+                raise foreign(self.path, "remove")
             raise EnvError(
                 f"{self.path}: refusing to remove: it carries no poorenv marker",
                 hint="poorenv deletes only envs it made; remove it by hand if you are sure",
             )
-        self._empty(self._root, frozenset({STATE_DIR}))
-        state_dir = os.fspath(self.state_dir)
-        self._empty(state_dir, frozenset({MARKER}))
-        os.unlink(os.path.join(state_dir, MARKER))
-        os.rmdir(state_dir)
-        os.rmdir(self._root)
+        self._refuse_mounts(self._root)
+        try:
+            _require_writable(self._root)
+            self._empty(self._root, frozenset({STATE_DIR}))
+            state_dir = os.fspath(self.state_dir)
+            self._empty(state_dir, frozenset({MARKER}))
+            os.unlink(os.path.join(state_dir, MARKER))
+            os.rmdir(state_dir)
+            os.rmdir(self._root)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise EnvError(
+                f"{self.path}: cannot remove{where}: {exc.strerror}", hint=os_hint(exc)
+            ) from None
         self._ours = False
+
+
+def _rmdir_if_empty(directory: str) -> None:
+    import errno
+
+    try:
+        os.rmdir(directory)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+
+
+def _require_writable(root: str) -> None:
+    """OSError unless every directory of the tree at `root`, and its parent, may be written."""
+    for directory in (os.path.dirname(root), root):
+        _writable(directory)
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    for directory, _dirs, _files in os.walk(root, onerror=fail):
+        _writable(directory)
+
+
+def _writable(directory: str) -> None:
+    import errno
+
+    if os.access(directory, os.W_OK | os.X_OK):
+        return
+    read_only = os.statvfs(directory).f_flag & os.ST_RDONLY
+    code = errno.EROFS if read_only else errno.EACCES
+    raise OSError(code, os.strerror(code), directory)
+
+
+def _mount_points(table: str = "/proc/self/mountinfo") -> list[str]:
+    """Every mount point of this process (Linux: /proc/self/mountinfo; elsewhere none)."""
+    import re
+
+    try:
+        with open(table, encoding="utf-8", errors="surrogateescape") as handle:
+            fields = [line.split() for line in handle]
+    except OSError:
+        return []
+    unescape = re.compile(r"\\([0-7]{3})")  # "\040" is a space
+    return [unescape.sub(lambda m: chr(int(m.group(1), 8)), f[4]) for f in fields if len(f) > 4]
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _link_or_copy(source: str, dest: str) -> None:

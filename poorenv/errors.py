@@ -46,12 +46,12 @@ class LockError(PoorenvError):
     """poorenv.lock is missing, stale, damaged, or cannot be made."""
 
 
-def os_hint(exc: OSError) -> str | None:
-    """What to do about a failed write: a hint for the errors the user can fix."""
+def os_hint(exc: OSError, what: str = "the env directory") -> str | None:
+    """What to do about a failed write to `what`: a hint for the errors the user can fix."""
     import errno
 
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "the env directory must be writable by you"
+        return f"{what} must be writable by you"
     if exc.errno == errno.ENOSPC:
         return "free some disk space, then run `poorenv sync` again"
     return None

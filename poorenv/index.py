@@ -52,9 +52,18 @@ def uv_flags(environ: Mapping[str, str]) -> list[str]:
 
 
 def _link(link: str, project_dir: Path) -> str:
+    from poorenv.errors import ConfigError
+    from poorenv.paths import CONFIG_NAME, resolve
+
     if "://" in link:
         return _word(link)
-    return (project_dir / link).resolve().as_uri()  # percent-encodes spaces and commas
+    try:
+        local = resolve(project_dir / link)
+    except OSError as exc:  # a symlink loop
+        raise ConfigError(
+            f"{project_dir / CONFIG_NAME}: [index] find-links: {link}: {exc.strerror}"
+        ) from None
+    return local.as_uri()  # percent-encodes spaces and commas
 
 
 def _word(url: str) -> str:

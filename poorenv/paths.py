@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from poorenv.errors import PoorenvError
+
 CONFIG_NAME = "poorenv.toml"
 DEFAULT_ENV_PATH = ".poorenv"
 STATE_DIR = ".poorenv"  # inside an env: poorenv's own files
@@ -21,12 +23,48 @@ STATE = "state.json"  # in STATE_DIR: what the last complete sync left, and its 
 
 
 def loads_toml(text: str) -> dict[str, Any]:
-    """Parse TOML; a syntax error is a ValueError (tomllib.TOMLDecodeError)."""
+    """Parse TOML. Anything that is not a TOML document is a ValueError: a syntax error
+    (tomllib.TOMLDecodeError), and arrays or tables nested too deeply for Python's stack."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.9/3.10 only
         import tomli as tomllib
-    return tomllib.loads(text)
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Parse JSON. Anything that is not a JSON document is a ValueError: a syntax error, bytes
+    that are not UTF-8, and arrays or objects nested too deeply for Python's stack."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(_TOO_DEEP) from None
+
+
+_TOO_DEEP = "nested too deeply"
+
+
+def resolve(path: Path) -> Path:
+    """`path` made absolute with every link followed; a symlink loop is an OSError (ELOOP) on
+    every Python (3.9 to 3.12 raise RuntimeError, 3.13 hands back the loop unresolved)."""
+    import errno
+
+    try:
+        real = path.resolve()
+        os.stat(real)
+    except RuntimeError:
+        pass
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            return real
+    else:
+        return real
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
 
 
 # Variables that would make a Python started by poorenv look somewhere else than its own prefix.
@@ -49,6 +87,17 @@ def cache_dir() -> Path:
         return Path(explicit)
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".cache") / "poorenv"
+
+
+def unusable_cache(exc: OSError, what: str) -> PoorenvError:
+    """The error for a cache directory that cannot be made or written (a file in its place,
+    HOME=/nonexistent, another user's directory): it names the cache and what poorenv needed."""
+    from poorenv.errors import EnvError
+
+    return EnvError(
+        f"poorenv's cache {cache_dir()}: cannot keep {what} there: {exc.strerror}",
+        hint="set POORENV_CACHE_DIR (or XDG_CACHE_HOME) to a directory you can write",
+    )
 
 
 def clean_environ(**extra: str) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,10 @@ from poorenv import cache
 from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
-from poorenv.errors import EnvError, LockError
-from poorenv.lock.lockfile import Lock, lock_path, read_lock, require_lock, stale_reason
-from poorenv.paths import lock_timeout
+from poorenv.errors import ConfigError, EnvError, LockError
+from poorenv.lock.inputs import stale_reason
+from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
+from poorenv.paths import lock_timeout, unusable_cache
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
 from poorenv.plan.layout import Layout, build_layout
@@ -70,7 +72,7 @@ class Project:
         check_env_path(config.env_path, config.project_dir)
         base = find_interpreter(config.python, config.project_dir)
         files = library_files(base.libdir, base.ldlibrary) if base.origin_rpath else ()
-        return cls(config, base, build_layout(config.env_path, base, files))
+        return cls(config, base, build_layout(config.env_path, base, files, config.env_prompt))
 
     @property
     def env(self) -> Path:
@@ -107,6 +109,7 @@ class Project:
 
         A damaged old lock is not an obstacle here: `poorenv lock` is how one is mended.
         """
+        refuse_link(self.lock_path)  # before resolving: the lock could not be written
         with env_lock(self.env):
             try:
                 old = read_lock(self.lock_path)
@@ -172,7 +175,7 @@ class Project:
                 chosen,
                 reporter,
                 stamp=lambda: self._stamp(fresh),
-                targets=self.install_targets(),
+                scheme=self.layout.scheme,
             )
             done = applier.apply(current)
             if (
@@ -182,12 +185,6 @@ class Project:
             ):
                 applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
         return SyncResult(current, done, old, lock)
-
-    def install_targets(self) -> tuple[Path, ...]:
-        """The env's directories an installer writes to (site dirs, scripts, headers)."""
-        paths = self.base.env_paths(self.env)
-        keys = ("purelib", "platlib", "scripts", "include")
-        return tuple(dict.fromkeys(Path(paths[key]) for key in keys))
 
     def index_environ(self) -> dict[str, str]:
         """`[index]` as the variables pip, pip-compile and uv read (may hold credentials)."""
@@ -261,12 +258,25 @@ class Project:
             found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_environ())
         return pylock.render(status.lock, found, self.base)
 
+    def _input_files(self) -> list[Path]:
+        """The requirements and constraints files and the files they include: editing any of
+        them makes the lock stale, so the no-op stamp watches them all."""
+        from poorenv.lock.reqfile import read_inputs
+
+        config = self.config
+        listed = [*config.requirement_files, *config.constraint_files]
+        try:
+            read = read_inputs(config.file, config.requirement_files, config.constraint_files)
+        except ConfigError:  # edited since they were checked: the next sync says why
+            return listed
+        return list(dict.fromkeys([*listed, *(f.path for f in read)]))
+
     def _config_text(self) -> str:
         return self.config.file.read_bytes().decode("utf-8")
 
     def _stamp(self, lock_fresh: bool) -> dict[str, Any]:
         config = self.config
-        files = [config.file, self.lock_path, *config.requirement_files, *config.constraint_files]
+        files = [config.file, self.lock_path, *self._input_files()]
         files.append(Path(self.base.executable))
         if is_path_request(config.python):
             files.append(config.project_dir / Path(config.python).expanduser())
@@ -288,7 +298,7 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
 
     # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
     # even for an env that does not exist yet or a sync that is then refused.
-    key = hashlib.sha256(str(env).encode()).hexdigest()[:24]
+    key = hashlib.sha256(os.fsencode(env)).hexdigest()[:24]
     path = cache.directory("locks") / f"{key}.lock"
     if not cache.trusted(path):  # another user's lock file: the temporary cache's instead
         path = cache.directory("locks") / f"{key}.lock"
@@ -296,6 +306,8 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
     timeout = lock_timeout()
     try:
         lock.acquire(timeout=0)
+    except OSError as exc:
+        raise unusable_cache(exc, "the env's lock") from None
     except Timeout:
         if reporter:
             reporter.waiting(env)

@@ -27,6 +27,8 @@ from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout, build_layout
 from poorenv.plan.planner import desired_record, plan, text_file_paths
 from poorenv.report import Reporter
 from poorenv.state.env import read_env
+from poorenv.state.scheme import Scheme
+from poorenv.state.site import SitePackages, UnsafeDistribution
 from tests.fakes import fake_base
 from tests.test_envdir import tree
 
@@ -116,6 +118,11 @@ class World:
         paths = self.base.env_paths(self.env)
         return [Path(paths[k]) for k in ("purelib", "platlib", "scripts", "include")]
 
+    @property
+    def scheme(self) -> Scheme:
+        assert list(self.layout.scheme.targets) == list(dict.fromkeys(self.targets))
+        return self.layout.scheme
+
     def plan(self, lock: Lock | None) -> Plan:
         state = read_env(self.layout, text_file_paths(self.layout))
         return plan(self.layout, self.base, state, lock)
@@ -135,7 +142,7 @@ class World:
             installer or self.installer(),
             reporter or Reporter(),
             stamp or (lambda: {"taken": True}),
-            self.targets,
+            self.scheme,
         )
         return applier.apply(self.plan(lock))
 
@@ -368,6 +375,47 @@ def test_a_failed_install_undoes_a_new_env(world: World, before: str) -> None:
     assert tree(world.root) == base_before
 
 
+def test_a_failed_first_build_removes_only_what_poorenv_made(world: World) -> None:
+    """The undo deletes what poorenv wrote and what the installer added at the env's top (its
+    data files), not a file the user dropped into the directory meanwhile."""
+
+    class Messy(FakeInstaller):
+        def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+            (world.env / "share" / "man").mkdir(parents=True)
+            (world.env / "share" / "man" / "alpha.1").write_text("man page")
+            return super().install(requirements, reinstall)
+
+    class User(Reporter):
+        def action(self, action: Action) -> None:
+            if action.kind == "make-dirs":  # while the env is being built
+                (world.env / "notes.txt").write_text("the user's")
+
+    world.env.mkdir()
+    failing = Messy(world.site, InstallerError("installing packages: boom"))
+    with pytest.raises(ApplyError, match="installing packages: boom"):
+        world.apply(lock_of(world, "alpha==1.0"), failing, User())
+    assert tree(world.env) == {"notes.txt": "the user's"}
+
+
+def test_a_stamp_that_cannot_be_written_is_a_warning(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In sync, but the state file cannot be rewritten (another user's or a read-only env)."""
+    lock = lock_of(world)
+    world.apply(lock)
+    before = tree(world.env)
+    env = EnvDir(world.env)
+
+    def refuse(*args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(env, "write_json", refuse)
+    applier = Applier(env, world.installer(), Reporter(), lambda: {"new": 1})
+    applier.refresh_stamp(desired_record(world.base, world.layout, lock))
+    assert tree(world.env) == before
+    assert f"cannot record the no-op stamp in {world.env}: Permission denied" in caplog.text
+
+
 def test_a_failed_install_leaves_an_existing_env_as_it_was(world: World) -> None:
     world.apply(lock_of(world, "alpha==1.0"))
     before = tree(world.env)
@@ -433,11 +481,20 @@ def test_a_full_disk_is_an_apply_error_with_a_hint(
         assert (world.env / "pyvenv.cfg").read_text() == "changed"
 
 
+class LinkingInstaller(FakeInstaller):
+    """Plants `site/evil -> outside` while it installs (a link there before the install is
+    refused earlier, by the plan: see test_sealed.py)."""
+
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        records = super().install(requirements, reinstall)
+        (self.site / "evil").symlink_to(self.site.parents[4] / "outside")
+        return records
+
+
 def test_a_record_outside_the_env_is_refused(world: World, tmp_path: Path) -> None:
     world.apply(lock_of(world))
     outside = tmp_path / "outside"
     outside.mkdir()
-    (world.site / "evil").symlink_to(outside)
     for number, (record, words) in enumerate(
         (
             (outside / "RECORD", "outside the env"),
@@ -446,7 +503,144 @@ def test_a_record_outside_the_env_is_refused(world: World, tmp_path: Path) -> No
         )
     ):
         lock = lock_of(world, f"p{number}==1.0")  # a package not installed yet
-        installer = world.installer(extra_records={record: "x,,\n"})
+        installer = LinkingInstaller(world.site, extra_records={record: "x,,\n"})
         with pytest.raises(EnvError, match=words):
             world.apply(lock, installer)
+        (world.site / "evil").unlink()
     assert tree(outside) == {}
+
+
+# --- a sealed env: no installer is let at what leads outside -------------------------------------
+
+
+def escape_record(world: World, name: str, version: str, outside: Path) -> str:
+    """Add a line naming `outside/victim.py` to the installed RECORD of `name`."""
+    record = world.site / f"{name}-{version}.dist-info" / "RECORD"
+    rel = os.path.relpath(outside / "victim.py", world.site)
+    record.write_text(record.read_text() + f"{rel},,\n")
+    return rel
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    where = tmp_path / "outside"
+    (where / "pkg").mkdir(parents=True)
+    (where / "victim.py").write_text("precious")
+    (where / "pkg" / "__init__.py").write_text("precious")
+    return where
+
+
+def test_a_planned_refusal_stops_before_anything(world: World, outside: Path) -> None:
+    world.apply(lock_of(world, "alpha==1.0", "beta==1.0"))
+    rel = escape_record(world, "beta", "1.0", outside)
+    before = tree(world.env)
+    installer = world.installer()
+    lock = lock_of(world, "alpha==2.0")
+    assert world.plan(lock).actions[0].kind == "refuse"
+    with pytest.raises(EnvError) as caught:
+        world.apply(lock, installer)
+    assert caught.value.message == (
+        f"beta 1.0: RECORD entry {rel} leads outside the env ({outside / 'victim.py'}):"
+        " refusing to remove it"
+    )
+    assert installer.calls == []
+    assert tree(world.env) == before
+    assert tree(outside) == {"pkg": "/", "pkg/__init__.py": "precious", "victim.py": "precious"}
+
+
+@pytest.mark.parametrize(
+    ("pins", "name", "doing"),
+    [(("alpha==1.0",), "beta", "remove it"), (("alpha==2.0", "beta==1.0"), "alpha", "replace it")],
+)
+def test_the_applier_checks_again_right_before_the_installer(
+    world: World, outside: Path, pins: tuple[str, ...], name: str, doing: str
+) -> None:
+    """What changed after the plan was made (or a plan made elsewhere) is caught too."""
+    world.apply(lock_of(world, "alpha==1.0", "beta==1.0"))
+    planned = world.plan(lock_of(world, *pins))
+    assert "refuse" not in [a.kind for a in planned.actions]
+    shutil.rmtree(world.site / name)
+    (world.site / name).symlink_to(outside / "pkg")
+    installer = world.installer()
+    applier = Applier(EnvDir(world.env), installer, Reporter(), None, world.scheme)
+    with pytest.raises(UnsafeDistribution) as caught:
+        applier.apply(planned)
+    assert caught.value.message == (
+        f"{name} 1.0: RECORD entry {name}/__init__.py leads outside the env"
+        f" ({outside / 'pkg' / '__init__.py'}): refusing to {doing}"
+    )
+    assert installer.calls == []
+    assert (outside / "pkg" / "__init__.py").read_text() == "precious"
+
+
+class EscapingInstaller(FakeInstaller):
+    """Installs as pip does a wheel whose RECORD names a file outside: the line is kept."""
+
+    def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
+        records = super().install(requirements, reinstall)
+        for record in records:
+            record.write_text(record.read_text() + "../../../../../outside/victim.py,,\n")
+        return records
+
+
+def test_what_an_install_left_leading_outside_is_refused_and_removed(
+    world: World, outside: Path
+) -> None:
+    world.apply(lock_of(world, "alpha==1.0"))
+    before = tree(world.env)
+    with pytest.raises(UnsafeDistribution) as caught:
+        world.apply(lock_of(world, "alpha==1.0", "evil==1.0"), EscapingInstaller(world.site))
+    assert caught.value.message == (
+        "evil 1.0: RECORD entry ../../../../../outside/victim.py leads outside the env"
+        f" ({outside / 'victim.py'}): refusing to keep it installed"
+    )
+    assert tree(world.env) == before  # what the install added is gone again
+    assert (outside / "victim.py").read_text() == "precious"
+
+
+def test_no_install_through_a_link_or_into_a_directory_leading_outside(
+    world: World, outside: Path
+) -> None:
+    world.apply(lock_of(world, "alpha==1.0"))
+    lock = lock_of(world, "alpha==1.0", "pkg==1.0")
+    planned = world.plan(lock)
+    (world.site / "pkg").symlink_to(outside / "pkg")
+    installer = world.installer()
+    applier = Applier(EnvDir(world.env), installer, Reporter(), None, world.scheme)
+    with pytest.raises(EnvError, match=r"site-packages/pkg is a link that leads outside the env"):
+        applier.apply(planned)
+    (world.site / "pkg").unlink()
+    shutil.copytree(world.site, outside / "site")
+    shutil.rmtree(world.site)
+    world.site.symlink_to(outside / "site")
+    with pytest.raises(EnvError, match=r"refusing to install into .*site-packages: it leads out"):
+        applier.apply(planned)
+    assert installer.calls == []
+    assert (outside / "pkg" / "__init__.py").read_text() == "precious"
+    assert not (outside / "site" / "pkg").exists()
+
+
+@pytest.mark.parametrize("which", ["site", "stdlib", "bin"])
+def test_an_env_directory_linked_outside_is_rebuilt_real(
+    world: World, outside: Path, which: str
+) -> None:
+    lock = lock_of(world, "alpha==1.0")
+    world.apply(lock)
+    directory = {"site": world.site, "stdlib": world.site.parent, "bin": world.env / "bin"}[which]
+    shutil.copytree(directory, outside / "moved", symlinks=True)
+    shutil.rmtree(directory)
+    directory.symlink_to(outside / "moved")
+    before = tree(outside)
+    state = read_env(world.layout, text_file_paths(world.layout))
+    assert state.links_out == ((directory, str(outside / "moved")),)
+    assert state.site == SitePackages() and state.unsafe == ()  # nothing read through it
+    planned = world.plan(lock)
+    assert planned.actions[0].kind == "clear-env"
+    assert planned.actions[0].reason == (
+        f"{directory} is a link leading outside the env (to {outside / 'moved'})"
+    )
+    world.apply(lock)
+    assert directory.is_dir() and not directory.is_symlink()
+    assert (world.site / "alpha-1.0.dist-info" / "RECORD").is_file()
+    assert tree(outside) == before
+    assert world.plan(lock).is_empty()

@@ -125,7 +125,64 @@ def test_run_puts_the_env_first_and_passes_the_exit_code(tmp_path: Path) -> None
     result = poorenv("run", "--", "python", "-c", code, cwd=project)
     assert result.returncode == 7
     assert result.stdout.strip() == str(project / ".poorenv")
-    assert_clean_error(poorenv("run", "--", "no-such-cmd", cwd=project), "command not found")
+    result = poorenv("run", "--", "no-such-cmd", cwd=project)
+    assert_clean_error(result, "run: command not found: no-such-cmd", code=127)
+
+
+def project_with_an_env(tmp_path: Path, extra: str = "") -> Path:
+    """A project whose env is only what `run` looks for (bin/python), for run's own checks."""
+    project = tmp_path / "project"
+    write_config(project, BASE, extra=extra)
+    (project / ".poorenv" / "bin").mkdir(parents=True)
+    (project / ".poorenv" / "bin" / "python").touch()
+    return project
+
+
+def one_line(result: subprocess.CompletedProcess[str], message: str, code: int) -> None:
+    assert (result.returncode, result.stdout, result.stderr) == (code, "", f"error: {message}\n")
+
+
+def test_run_fails_as_a_shell_does_with_one_line(tmp_path: Path) -> None:
+    project = project_with_an_env(tmp_path)
+    one_line(
+        poorenv("run", "--", "nosuchcmd", cwd=project), "run: command not found: nosuchcmd", 127
+    )
+    (project / "data.txt").write_text("rows\n")
+    result = poorenv("run", "--", "./data.txt", cwd=project)
+    one_line(result, "run: ./data.txt: permission denied (not executable)", 126)
+    one_line(
+        poorenv("run", "--", "./.poorenv", cwd=project), "run: ./.poorenv: is a directory", 126
+    )
+    tool = project / ".poorenv" / "bin" / "tool"
+    tool.write_text("#!/bin/sh\n")  # on PATH, but not executable
+    result = poorenv("run", "--", "tool", cwd=project)
+    one_line(result, f"run: {tool}: permission denied (not executable)", 126)
+
+
+def test_run_names_a_scripts_missing_interpreter_and_suggests_sync(tmp_path: Path) -> None:
+    project = project_with_an_env(tmp_path)
+    gone = tmp_path / "old-place" / ".poorenv" / "bin" / "python3"
+    trampoline = f"#!/bin/sh\n'''exec' \"{gone}\" \"$0\" \"$@\"\n' '''\n"  # pip's, for long paths
+    for name, text in [("direct", f"#!{gone}\n"), ("trampoline", trampoline)]:
+        script = project / ".poorenv" / "bin" / name
+        script.write_text(text)
+        script.chmod(0o755)
+        result = poorenv("run", "--", name, "--version", cwd=project)
+        assert_clean_error(result, f"run: {name}: its interpreter {gone} does not exist", code=127)
+        assert "`poorenv sync`" in result.stderr.splitlines()[1]
+
+
+def test_run_makes_the_env_the_active_one(tmp_path: Path) -> None:
+    project = project_with_an_env(tmp_path, extra='prompt = "web shop"\n')
+    env = project / ".poorenv"
+    show = 'echo "$VIRTUAL_ENV|$VIRTUAL_ENV_PROMPT|$UV_PYTHON|$PIP_REQUIRE_VIRTUALENV"'
+    outside = {**os.environ, "VIRTUAL_ENV": "/a/venv", "UV_PYTHON": "3.13",
+               "PIP_REQUIRE_VIRTUALENV": "1"}  # fmt: skip
+    result = ok(poorenv("run", "--", "sh", "-c", show, cwd=project, env=outside))
+    assert result.stdout == f"{env}|web shop|{env}/bin/python|0\n"
+    (project / "job").write_text('echo "no shebang: $1"\n')  # run by sh, as a shell would
+    (project / "job").chmod(0o755)
+    assert ok(poorenv("run", "--", "./job", "x", cwd=project)).stdout == "no shebang: x\n"
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from poorenv.config import (
     DEFAULT_SEED,
     find_config,
+    init_config,
     load_config,
     loads_toml,
     parse_config,
@@ -31,6 +33,7 @@ VALID: list[dict[str, Any]] = [
     {"env": {"python": "3.12"}},
     {"env": {"python": ">=3.10,<3.13", "path": "envs/web", "seed": []}},
     {"env": {"python": "/usr/bin/python3.11", "seed": ["pip"]}},
+    {"env": {"python": "3.12", "prompt": "my app (web) $x \u00e9"}},
     {
         "env": {"python": "3.12.1"},
         "requirements": {"packages": ["flask>=3", "requests[socks]; python_version < '4'"],
@@ -60,6 +63,19 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"env": {"python": "3.12"}, "index": {"no-index": "yes"}}, "expected true or false"),
     ({"env": {"python": "3.12"}, "index": {"url": ["a"]}}, "expected a string, got an array"),
     ({"env": "3.12"}, "env: expected a table, got a string"),
+    ({"env": {"python": "3.12", "prompt": ""}}, "[env] prompt: must not be empty"),
+    ({"env": {"python": "3.12", "prompt": " "}}, "[env] prompt: must not be empty"),
+    ({"env": {"python": "3.12", "prompt": 1}}, "[env] prompt: expected a string, got an integer"),
+    ({"env": {"python": "3.12", "prompt": "a\nb"}}, "prompt: contains '\\n': a prompt is one line"),
+    ({"env": {"python": "3.12", "prompt": "app\n"}}, "[env] prompt: contains '\\n'"),
+    ({"env": {"python": "3.12", "prompt": "a\x1b[31m"}}, "[env] prompt: contains '\\x1b'"),
+    ({"env": {"python": "3.12", "prompt": "a\u2028b"}}, "without control characters"),
+    ({"env": {"python": "3.12", "path": "a\x00b"}},
+     "[env] path: 'a\\x00b' contains the control character U+0000"),
+    ({"env": {"python": "/usr/bin/py\x00"}}, "[env] python: '/usr/bin/py\\x00' contains"),
+    ({"env": {"python": "3.12"}, "index": {"find-links": ["w\nx"]}},
+     "[index] find-links: 'w\\nx' contains the control character U+000A"),
+    ({"env": {"python": "3.12"}, "requirements": {"files": ["r\x7f"]}}, "U+007F"),
 ]  # fmt: skip
 
 
@@ -86,6 +102,22 @@ def test_requirements_are_checked_beyond_the_schema() -> None:
     assert "[requirements] packages: invalid requirement 'flask >>= 3'" in info.value.message
 
 
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("alpha @ https://example.invalid/alpha-1.0.tar.gz", "alpha @ URL: poorenv.lock pins"),
+        ("alpha==${VERSION}", "pip would expand ${...}"),
+        ('alpha; os_name == "a#b"', "holds '#'"),
+        (".", "a path or URL"),
+    ],
+)
+def test_packages_obey_the_rules_of_requirements_files(spec: str, words: str) -> None:
+    data = {"env": {"python": "3.12"}, "requirements": {"packages": [spec]}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, FILE)
+    assert f"[requirements] packages: invalid requirement {spec!r}: {words}" in info.value.message
+
+
 def test_defaults_and_paths_relative_to_the_file() -> None:
     config = parse_config(
         {"env": {"python": " 3.12 "}, "requirements": {"files": ["req.in"]}}, FILE
@@ -94,6 +126,14 @@ def test_defaults_and_paths_relative_to_the_file() -> None:
     assert config.env_path == Path("/project/.poorenv")
     assert config.seed == DEFAULT_SEED
     assert config.requirement_files == (Path("/project/req.in"),)
+
+
+def test_the_prompt_is_the_setting_else_the_project_directory() -> None:
+    assert parse_config({"env": {"python": "3.12"}}, FILE).env_prompt == "project"
+    named = parse_config({"env": {"python": "3.12", "prompt": "web app"}}, FILE)
+    assert (named.prompt, named.env_prompt) == ("web app", "web app")
+    at_root = parse_config({"env": {"python": "3.12", "path": "/srv/env"}}, Path("/poorenv.toml"))
+    assert at_root.env_prompt == "env"
 
 
 def test_typo_suggestion_is_a_hint() -> None:
@@ -139,3 +179,78 @@ def test_examples_validate_against_the_schema() -> None:
         data = loads_toml(file.read_text())
         assert schema_errors(data) == [], file
         parse_config(data, file)
+
+
+@pytest.mark.parametrize("what", ["loop", "dangling", "directory"])
+def test_a_poorenv_toml_that_is_no_file_stops_the_search(tmp_path: Path, what: str) -> None:
+    """Skipping it would silently take a parent's poorenv.toml instead."""
+    (tmp_path / "poorenv.toml").write_text('[env]\npython = "3.12"\n')
+    here = tmp_path / "project" / "poorenv.toml"
+    here.parent.mkdir()
+    if what == "loop":
+        here.symlink_to("other")
+        (here.parent / "other").symlink_to("poorenv.toml")
+    elif what == "dangling":
+        here.symlink_to("nothing")
+    else:
+        here.mkdir()
+    words = {
+        "loop": "cannot read: Too many levels of symbolic links",
+        "dangling": "a symbolic link to nothing",
+        "directory": "not a regular file",
+    }[what]
+    with pytest.raises(ConfigError) as info:
+        find_config(here.parent)
+    assert info.value.message == f"{here}: {words}"
+
+
+def test_a_path_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
+    project = tmp_path / os.fsdecode(b"proj\xff")
+    project.mkdir()
+    (project / "poorenv.toml").write_text('[env]\npython = "3.12"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(project / "poorenv.toml")
+    assert (
+        info.value.message == f"project directory {tmp_path}/proj\\xff: its name is not valid UTF-8"
+    )
+    (tmp_path / "ok").mkdir()
+    (tmp_path / "ok" / "poorenv.toml").write_text(
+        '[env]\npython = "3.12"\npath = "../proj\\u00ff"\n'
+    )
+    assert load_config(tmp_path / "ok" / "poorenv.toml").env_path == tmp_path / "proj\xff"
+    (tmp_path / "link").symlink_to(project)  # a UTF-8 name that leads to one that is not
+    (tmp_path / "ok" / "poorenv.toml").write_text('[env]\npython = "3.12"\npath = "../link/env"\n')
+    with pytest.raises(
+        ConfigError, match=r"env path .*/proj\\xff/env: its name is not valid UTF-8"
+    ):
+        load_config(tmp_path / "ok" / "poorenv.toml")
+
+
+def test_an_env_path_that_loops_names_the_key(tmp_path: Path) -> None:
+    (tmp_path / "env").symlink_to("env2")
+    (tmp_path / "env2").symlink_to("env")
+    with pytest.raises(ConfigError) as info:
+        parse_config({"env": {"python": "3.12", "path": "env/x"}}, tmp_path / "poorenv.toml")
+    assert info.value.message == (
+        f"{tmp_path / 'poorenv.toml'}: [env] path: {tmp_path / 'env' / 'x'}:"
+        " Too many levels of symbolic links"
+    )
+
+
+def test_init_where_it_cannot_write_is_one_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    real_open = builtins.open
+
+    def read_only(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if mode == "x":
+            raise OSError(30, "Read-only file system")
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only)
+    with pytest.raises(ConfigError) as info:
+        init_config(tmp_path, "3.12")
+    assert info.value.message == f"{tmp_path / 'poorenv.toml'}: cannot write: Read-only file system"
+    assert info.value.hint == "the project directory must be writable by you"

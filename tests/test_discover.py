@@ -113,8 +113,7 @@ class Machine:
 
 
 def venv_noticed(venv: Path) -> dict[str, Any]:
-    """A venv's answer as a probe that notices venvs gives it (the recorded one does not: see
-    test_the_recorded_probe_notices_a_venv)."""
+    """A venv's answer as the probe gives it (see test_the_recorded_probe_notices_a_venv)."""
     return {"in_venv": True, "prefix": str(venv), "exec_prefix": str(venv)}
 
 
@@ -168,6 +167,26 @@ def test_no_match(machine: Machine) -> None:
     )
     assert info.value.hint is not None
     assert "pyenv install" in info.value.hint
+
+
+def test_places_that_cannot_be_searched_are_skipped_with_one_warning(
+    machine: Machine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As a shell skips them on PATH: a file, a dangling link, a loop; only the loop (it may
+    hide an interpreter) is named, once."""
+    machine.install_all()
+    root = machine.root
+    (root / "afile").write_text("x")
+    (root / "dangling").symlink_to(root / "nothing")
+    (root / "loop").symlink_to("loop2")
+    (root / "loop2").symlink_to("loop")
+    usr_bin = machine.at("/usr/bin")
+    machine.path(root / "afile", root / "dangling", root / "loop", usr_bin, root / "loop")
+    assert machine.find("3.12").version == "3.12.1"
+    machine.find("3.11")
+    skipped = [r.getMessage() for r in caplog.records if "skips" in r.getMessage()]
+    loops = "Too many levels of symbolic links"
+    assert skipped == [f"interpreter discovery skips {root / 'loop'}: {loops}"]
 
 
 def test_older_than_3_8_is_refused(machine: Machine) -> None:
@@ -249,11 +268,11 @@ def test_a_venv_interpreter_is_refused(machine: Machine) -> None:
         machine.find(str(venv / "bin" / "python3.12"))
 
 
-@pytest.mark.xfail(
-    reason="the probe runs with -S, and site.py is what sets a venv's sys.prefix", strict=True
-)
 def test_the_recorded_probe_notices_a_venv() -> None:
-    assert load("venv-3.12.1").answer["in_venv"]
+    """The probe runs with -S, so it reads pyvenv.cfg itself (site.py would)."""
+    answer = load("venv-3.12.1").answer
+    assert answer["in_venv"] and answer["prefix"].endswith("/venv")
+    assert not load("pyenv-3.12.1").answer["in_venv"]
 
 
 def test_the_running_interpreter_is_a_candidate(machine: Machine) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from poorenv import envdir
+from poorenv import envdir, ownership
 from poorenv.envdir import EnvDir, check_env_path, is_empty, is_env, read_marker
 from poorenv.errors import EnvError
 
@@ -169,16 +169,16 @@ def test_check_env_path_is_not_fooled_by_a_sync_building_meanwhile(
     project = tmp_path / "project"
     env = project / ".poorenv"
     env.mkdir(parents=True)
-    real_is_empty = envdir.is_empty
+    real_is_empty = ownership.is_empty
 
     def build_meanwhile(path: str | os.PathLike[str]) -> bool:
-        monkeypatch.setattr(envdir, "is_empty", real_is_empty)
+        monkeypatch.setattr(ownership, "is_empty", real_is_empty)
         built = EnvDir(env)
         built.adopt(MARKER)  # the marker first, as poorenv always writes it
         built.make_dir(env / "bin")
         return real_is_empty(path)
 
-    monkeypatch.setattr(envdir, "is_empty", build_meanwhile)
+    monkeypatch.setattr(ownership, "is_empty", build_meanwhile)
     check_env_path(env, project)
 
 
@@ -419,3 +419,131 @@ def test_writes_make_missing_parents_and_replace_what_stands_there(tmp_path: Pat
     assert os.readlink(env.path / "lib" / "dir") == str(source)
     assert source.read_text() == "exe"
     assert not any(p.name.endswith("poorenv-tmp") for p in env.path.rglob("*"))
+
+
+# --- only what poorenv made; damaged markers; mounts and unwritable envs -----------------------
+
+
+def test_undo_keeps_what_the_user_put_there_meanwhile(tmp_path: Path) -> None:
+    env = EnvDir(tmp_path / "env")
+    env.create(MARKER)
+    fill(env)
+    (env.path / "notes.txt").write_text("mine")  # dropped in between create and undo
+    (env.path / ".poorenv" / "todo.txt").write_text("mine too")
+    env.undo_create()
+    assert tree(env.path) == {
+        "notes.txt": "mine",
+        ".poorenv": "/",
+        ".poorenv/todo.txt": "mine too",
+    }
+
+
+def test_undo_removes_what_the_installer_made_for_poorenv(tmp_path: Path) -> None:
+    (tmp_path / "env").mkdir()
+    env = EnvDir(tmp_path / "env")
+    env.adopt(MARKER)
+    fill(env)
+    (env.path / "share" / "man").mkdir(parents=True)  # an installer's data files
+    (env.path / "share" / "man" / "tool.1").write_text("man")
+    env.claim([env.path / "share" / "man" / "tool.1", tmp_path / "elsewhere"])
+    env.undo_create()
+    assert tree(env.path) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "not valid JSON: Expecting property name"),
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON: nested too deeply"),
+        ("[1]", "not a JSON object"),
+        ('{"created-by": "poorenv 0.1"}', "no format number"),
+        ('{"format": 1, "created-by": "someone"}', "not created by poorenv"),
+    ],
+)
+def test_a_damaged_marker_gives_the_command_that_rebuilds(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    project = tmp_path / "project"
+    env = project / "my env"
+    write_marker(env, text)
+    (env / "bin").mkdir()
+    before = tree(env)
+    assert envdir.damaged_marker(env) is not None
+    assert problem in str(envdir.damaged_marker(env))
+    with pytest.raises(EnvError) as info:
+        check_env_path(env, project)
+    assert f"its marker .poorenv/marker.json is damaged ({problem}" in info.value.message
+    assert info.value.hint is not None
+    assert info.value.hint.endswith(f"rebuild it: rm -r '{env}' && poorenv sync")
+    with pytest.raises(EnvError) as info:
+        EnvDir(env).remove_env()
+    assert f"refusing to remove it: its marker .poorenv/marker.json is damaged ({problem}" in (
+        info.value.message
+    )
+    assert info.value.hint is not None
+    assert info.value.hint.endswith(f"delete it by hand: rm -r '{env}'")
+    assert tree(env) == before
+
+
+def test_no_marker_file_is_not_damaged_but_foreign(tmp_path: Path) -> None:
+    (tmp_path / "env" / "data").mkdir(parents=True)
+    assert envdir.damaged_marker(tmp_path / "env") is None
+    assert envdir.damaged_marker(made_env(tmp_path, "ours").path) is None
+    with pytest.raises(EnvError, match="not made by poorenv"):
+        check_env_path(tmp_path / "env", tmp_path / "project")
+
+
+@pytest.mark.parametrize("where", ["", "lib", "lib/deeper"])
+def test_remove_env_refuses_a_mount_point_and_deletes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    env = made_env(tmp_path)
+    fill(env)
+    (env.path / "lib" / "deeper").mkdir()
+    before = tree(env.path)
+    mount = os.path.realpath(env.path / where)
+    monkeypatch.setattr(envdir, "_mount_points", lambda: ["/", mount])
+    with pytest.raises(EnvError, match=f"{mount} is a mount point"):
+        env.remove_env()
+    assert tree(env.path) == before
+    if where:
+        with pytest.raises(EnvError, match="is a mount point"):
+            env.remove(env.path / "lib")
+        assert tree(env.path) == before
+
+
+def test_remove_env_refuses_an_env_it_cannot_wholly_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = made_env(tmp_path)
+    fill(env)
+    before = tree(env.path)
+    locked = str(env.state_dir)  # say: another user's directory, deleted last
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: p != locked and real_access(p, mode))
+    with pytest.raises(EnvError, match=f"cannot remove {locked}: Permission denied"):
+        env.remove_env()
+    assert tree(env.path) == before
+
+
+def test_mount_points_are_read_with_their_escapes(tmp_path: Path) -> None:
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+        "90 22 0:50 / /mnt/my\\040env rw - tmpfs tmpfs rw\n"
+    )
+    assert envdir._mount_points(str(table)) == ["/", "/mnt/my env"]
+    assert envdir._mount_points(str(tmp_path / "missing")) == []
+
+
+def test_install_directories_leading_outside_are_refused(tmp_path: Path, outside: Path) -> None:
+    env = made_env(tmp_path)
+    (env.path / "lib").mkdir()
+    (env.path / "bin").symlink_to(outside)
+    (env.path / "local").symlink_to("lib")  # inside: fine
+    env.refuse_links_out([env.path / "lib", env.path / "local", env.path / "new"])
+    with pytest.raises(EnvError) as caught:
+        env.refuse_links_out([env.path / "lib", env.path / "bin"])
+    assert caught.value.message == (
+        f"refusing to install into {env.path / 'bin'}: it leads outside the env (to {outside})"
+    )

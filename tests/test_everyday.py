@@ -292,46 +292,160 @@ def test_pylock_of_the_wsgi_example_installs_from_the_index_with_uv(tmp_path: Pa
 
 # --- shells --------------------------------------------------------------------------------------
 
-_POSIX_SCRIPT = (
-    'code="$({poorenv} activate --shell SHELL)"; PYTHONHOME=/elsewhere; export PYTHONHOME;'
-    ' eval "$code"; echo "$PATH"; command -v python; echo "${{PYTHONHOME-unset}}"; deactivate;'
-    ' echo "$PATH"; echo "$PYTHONHOME"'
-)
-SHELL_SCRIPTS = {
-    "bash": _POSIX_SCRIPT.replace("SHELL", "bash"),
-    "zsh": _POSIX_SCRIPT.replace("SHELL", "zsh"),
-    "fish": "{poorenv} activate --shell fish | source; string join : $PATH; command -v python;"
-    " set -q PYTHONHOME; and echo $PYTHONHOME; or echo unset; deactivate; string join : $PATH",
-    # csh expands aliases a whole line at a time: one command per line, as typed.
-    "tcsh": "setenv PYTHONHOME /elsewhere\nsource {env}/bin/activate.csh\necho $PATH:q\n"
-    "which python\nprintenv PYTHONHOME || echo unset\ndeactivate\necho $PATH:q\n"
-    "echo $PYTHONHOME:q\n",
-}
+WATCHED = ("POORENV_ACTIVE", "VIRTUAL_ENV", "VIRTUAL_ENV_PROMPT", "UV_PYTHON",
+           "PIP_REQUIRE_VIRTUALENV", "PYTHONHOME")  # fmt: skip
+BEFORE = {"VIRTUAL_ENV": "/opt/other venv", "VIRTUAL_ENV_PROMPT": "other", "UV_PYTHON": "3.13",
+          "PIP_REQUIRE_VIRTUALENV": "1", "PYTHONHOME": "/elsewhere"}  # fmt: skip
 
 
-@pytest.mark.parametrize("shell", sorted(SHELL_SCRIPTS))
+def shell_script(shell: str, poorenv_cmd: str, env: Path) -> str:
+    """Activate as a user would, print PATH, python, each watched variable and the prompt,
+    deactivate, print them again. csh expands aliases a whole line at a time: one command
+    per line, as typed."""
+    if shell in ("bash", "zsh"):
+        show = [f'echo "{n}=${{{n}-<unset>}}"' for n in WATCHED]
+        show += ['echo "PATH=$PATH"', 'echo "PROMPT=$PS1"']
+        activate = f'PS1="base> "; eval "$({poorenv_cmd} activate --shell {shell})"'
+        lines = [activate, 'echo "PYTHON=$(command -v python)"', *show, "deactivate"]
+    elif shell == "fish":
+        show = [f'set -q {n}; and echo "{n}=${n}"; or echo "{n}=<unset>"' for n in WATCHED]
+        show += ['echo "PATH="(string join : $PATH)', 'echo "PROMPT="(fish_prompt)']
+        prompt = "function fish_prompt; echo -n 'base> '; end"
+        activate = f"{prompt}; {poorenv_cmd} activate --shell fish | source"
+        lines = [activate, 'echo "PYTHON="(command -v python)', *show, "deactivate"]
+    else:
+        show = [f'if ($?{n}) then\necho "{n}=${n}:q"\nelse\necho "{n}=<unset>"\nendif'
+                for n in WATCHED]  # fmt: skip
+        show += ['echo "PATH=$PATH:q"', 'echo "PROMPT=$prompt:q"']
+        activate = f"set prompt = 'base> '\nsource {env}/bin/activate.csh"  # the file sync wrote
+        lines = [activate, 'echo "PYTHON=`which python`"', *show, "deactivate"]
+    return "\n".join([*lines, "echo deactivated", *show]) + "\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shell", ["bash", "fish", "tcsh", "zsh"])
 def test_activation_in_each_installed_shell(synced: Path, shell: str) -> None:
     from tests import servers
 
     servers.require(shutil.which(shell) is not None, shell)
     env = synced / ".poorenv"
-    me = f"{sys.executable} -m poorenv -C {synced}"
-    script = SHELL_SCRIPTS[shell].format(poorenv=me, env=env)
+    me = f"env -u PYTHONHOME {sys.executable} -m poorenv -C {synced}"  # PYTHONHOME: not for us
+    script = shell_script(shell, me, env)
     path = "/usr/local/bin:/usr/bin:/bin"
-    environ = {"PATH": path, "HOME": os.environ["HOME"]}
     argv = [shell, "-f", "/dev/stdin"] if shell == "tcsh" else [shell, "-c", script]
-    result = subprocess.run(
-        argv, input=script, capture_output=True, text=True, env=environ, check=False
+    for before in ({}, BEFORE):  # each variable unset before activation, then set
+        environ = {"PATH": path, "HOME": os.environ["HOME"], **before}
+        result = subprocess.run(
+            argv, input=script, capture_output=True, text=True, env=environ, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        active, _, after = result.stdout.partition("deactivated\n")
+        now = dict(line.split("=", 1) for line in active.splitlines())
+        assert now.pop("PATH").split(":")[0] == str(env / "bin")
+        assert now.pop("PYTHON") == str(env / "bin" / "python")
+        assert now == {
+            "POORENV_ACTIVE": str(env),
+            "VIRTUAL_ENV": str(env),
+            "VIRTUAL_ENV_PROMPT": "project",  # the project directory's name
+            "UV_PYTHON": str(env / "bin" / "python"),
+            "PIP_REQUIRE_VIRTUALENV": "0",
+            "PYTHONHOME": "<unset>",  # never exported; one set before is put aside
+            "PROMPT": "(project) base> ",
+        }
+        back = dict(line.split("=", 1) for line in after.splitlines())
+        assert back == {**{n: before.get(n, "<unset>") for n in WATCHED}, "PATH": path,
+                        "PROMPT": "base> "}  # fmt: skip
+
+
+def activated_bash(
+    project: Path, commands: str, **outside: str
+) -> subprocess.CompletedProcess[str]:
+    """`commands` in a bash where the project's env was activated with `poorenv activate`."""
+    environ = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": os.environ["HOME"]}
+    script = f'PS1="base> "; eval "$({sys.executable} -m poorenv activate)"\n{commands}'
+    return subprocess.run(
+        ["bash", "-c", script], cwd=project, capture_output=True, text=True, check=False,
+        env={**environ, "PIP_CONFIG_FILE": os.devnull, **outside},
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_uv_pip_install_in_an_activated_env_installs_into_it(synced: Path, tmp_path: Path) -> None:
+    from tests.wheels import make_wheel
+
+    make_wheel(tmp_path / "more", "zeta", "1.0")
+    uv = Path(sys.executable).with_name("uv")
+    commands = (
+        f"{uv} pip install --offline --no-index --find-links {tmp_path / 'more'} zeta\n"
+        'python -c "import zeta; print(zeta.__file__)"\n'
     )
+    result = activated_bash(synced, commands, UV_CACHE_DIR=str(tmp_path / "uv-cache"))
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    active_path, python, home, after = lines[:4]
-    assert active_path.split(":")[0] == str(env / "bin")
-    assert python == str(env / "bin" / "python")
-    assert home == "unset"  # never exported; one set before is put aside
-    assert after == path
-    if shell != "fish":
-        assert lines[4] == "/elsewhere"  # and given back by deactivate
+    assert result.stdout.strip() == str(site_packages(synced) / "zeta" / "__init__.py")
+    assert installed(synced)["zeta"] == "1.0"
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> Path:
+    project = offline_project(tmp_path / "project")  # pip seeded: the env has its own pip
+    ok(run(project, "sync"))
+    return project
+
+
+@pytest.mark.slow
+def test_pip_install_works_for_a_user_who_requires_a_virtualenv(
+    seeded: Path, tmp_path: Path
+) -> None:
+    from tests.wheels import make_wheel
+
+    make_wheel(tmp_path / "more", "zeta", "1.0")
+    commands = (
+        f"pip install -q --no-index --find-links {tmp_path / 'more'} zeta\n"
+        'python -c "import zeta; print(zeta.__file__)"\n'
+        'deactivate; echo "PIP_REQUIRE_VIRTUALENV=$PIP_REQUIRE_VIRTUALENV"\n'
+    )
+    outside = {"PIP_REQUIRE_VIRTUALENV": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+               "PIP_ROOT_USER_ACTION": "ignore"}  # fmt: skip
+    result = activated_bash(seeded, commands, **outside)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        str(site_packages(seeded) / "zeta" / "__init__.py"),
+        "PIP_REQUIRE_VIRTUALENV=1",
+    ]
+    # and pip, as the user set it up, still refuses outside a virtualenv
+    refused = activated_bash(seeded, "deactivate; pip --version; .poorenv/bin/pip install -q zeta",
+                             **outside)  # fmt: skip
+    assert "Could not find an activated virtualenv (required)" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_changed_prompt_is_planned_and_rewrites_the_scripts(synced: Path) -> None:
+    config = synced / "poorenv.toml"
+    config.write_text(config.read_text().replace("[env]\n", '[env]\nprompt = "web shop"\n', 1))
+    plan = ok(run(synced, "plan")).stdout
+    assert "write activate, activate.fish, activate.csh  [missing or changed]" in plan
+    ok(run(synced, "sync"))
+    shown = activated_bash(synced, 'echo "$PS1|$VIRTUAL_ENV_PROMPT"')
+    assert shown.stdout == "(web shop) base> |web shop\n"
+    fish = (synced / ".poorenv" / "bin" / "activate.fish").read_text()
+    assert "printf '(%s) ' 'web shop'" in fish
+    assert "in sync" in ok(run(synced, "plan")).stdout
+
+
+@pytest.mark.slow
+def test_run_of_a_moved_envs_script_names_the_missing_interpreter(
+    seeded: Path, tmp_path: Path
+) -> None:
+    old_python = seeded / ".poorenv" / "bin" / f"python{probe(HERE_PYTHON).xy}"
+    assert (seeded / ".poorenv" / "bin" / "pip").read_text().startswith(f"#!{old_python}")
+    moved = tmp_path / "moved"
+    seeded.rename(moved)
+    result = run(moved, "run", "--", "pip", "--version")
+    assert result.returncode == 127
+    assert result.stderr.splitlines() == [
+        f"error: run: pip: its interpreter {old_python} does not exist",
+        "hint: was the env moved, removed or rebuilt? `poorenv sync` rewrites its scripts",
+    ]
 
 
 # --- the CI recipe -------------------------------------------------------------------------------

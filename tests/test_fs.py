@@ -72,3 +72,41 @@ def test_a_symlink_planted_as_the_temporary_is_not_followed(tmp_path: Path) -> N
     assert outside.read_text() == "keep"
     assert (env / "state.json").read_text() == "{}"
     assert not (env / "state.json").is_symlink()
+
+
+def test_read_regular_reads_a_file_and_never_a_link(tmp_path: Path) -> None:
+    import errno
+
+    (tmp_path / "file").write_bytes(b"data")
+    assert _fs.read_regular(tmp_path / "file") == b"data"
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    with pytest.raises(OSError) as info:
+        _fs.read_regular(tmp_path / "link")
+    assert info.value.errno == errno.ELOOP
+    os.mkfifo(tmp_path / "fifo")  # a FIFO would block a plain read for ever
+    (tmp_path / "dir").mkdir()
+    for name in ("fifo", "dir"):
+        with pytest.raises(OSError, match="not a regular file"):
+            _fs.read_regular(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        _fs.read_regular(tmp_path / "missing")
+
+
+def test_a_write_that_cannot_start_reports_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a read-only filesystem the temporary cannot be made, and unlinking what is not there
+    fails too: the first error is the one raised."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    def cannot_unlink(*args: object, **kwargs: object) -> None:
+        raise OSError(16, "Device or resource busy")
+
+    monkeypatch.setattr(os, "open", refuse)
+    monkeypatch.setattr(os, "unlink", cannot_unlink)
+    with pytest.raises(OSError) as info:
+        _fs.atomic_write(tmp_path / "x", "text")
+    assert info.value.errno == 30
+    assert info.value.strerror == "Read-only file system"

@@ -332,9 +332,11 @@ def test_pip_install_returns_records_with_the_bytecode(
 
     def compiling(argv: list[str], *rest: object) -> _run.Result:
         if "-c" in argv:  # the compile run: pretend to compile what is on stdin
-            assert rest[2] == f"{site / 'alpha' / '__init__.py'}\n"
+            assert rest[2] == f"{site / 'alpha' / '__init__.py'}\0"
             pyc.parent.mkdir()
             pyc.write_bytes(b"")
+            tools(argv, *rest)
+            return _run.Result(tuple(argv), 0, str(rest[2]), "")  # what it compiled
         return tools(argv, *rest)
 
     with pytest.MonkeyPatch.context() as mp:

@@ -111,3 +111,16 @@ def test_too_old_python_is_refused() -> None:
                 probe(found[0])
             return
     pytest.skip("no Python older than 3.8 on this machine")
+
+
+@pytest.mark.parametrize("copies", [False, True], ids=["symlinks", "copies"])
+def test_a_venv_interpreter_is_refused_naming_its_base(tmp_path: Path, copies: bool) -> None:
+    import subprocess
+
+    base = INTERPRETERS[0][1]
+    venv = tmp_path / "venv"
+    flags = ["--copies"] if copies else []
+    subprocess.run([str(base), "-m", "venv", "--without-pip", *flags, str(venv)], check=True)
+    with pytest.raises(InterpreterError, match="is inside a virtual environment") as info:
+        find_interpreter(str(venv / "bin" / "python"), tmp_path)
+    assert info.value.hint is not None and str(PYENV_ROOT) in info.value.hint

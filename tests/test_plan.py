@@ -19,6 +19,7 @@ from poorenv.plan.actions import (
     InstallPackages,
     MakeLinks,
     MirrorTree,
+    Refuse,
     RemovePackages,
     WriteFiles,
     WriteState,
@@ -26,6 +27,7 @@ from poorenv.plan.actions import (
 from poorenv.plan.layout import PYVENV_CFG_TEXT, build_layout
 from poorenv.plan.planner import desired_record, marker_for, plan, text_file_paths
 from poorenv.state.env import Entry, EnvState, MirrorState
+from poorenv.state.scheme import Unsafe
 from poorenv.state.site import Distribution, SitePackages
 from tests.fakes import fake_base
 
@@ -114,6 +116,20 @@ def test_synced_env_plans_nothing() -> None:
     result = plan(build_layout(ENV, base), base, synced_state(base), a_lock())
     assert result.is_empty()
     assert "nothing to do" in result.render()
+
+
+def test_a_missing_or_unreadable_record_is_named() -> None:
+    base = fake_base()
+    state = dataclasses.replace(synced_state(base), record=None)  # e.g. nested too deeply
+    result = plan(build_layout(ENV, base), base, state, a_lock())
+    assert kinds(result.actions) == ["write-state"]
+    assert result.reasons == ["state record missing or unreadable"]
+    stale = dataclasses.replace(
+        synced_state(base), record=desired_record(base, build_layout(ENV, base), None)
+    )
+    assert plan(build_layout(ENV, base), base, stale, a_lock()).reasons == [
+        "state record out of date"
+    ]
 
 
 def test_plan_is_json_serialisable() -> None:
@@ -257,3 +273,111 @@ def test_debian_scheme_links_local_bin_and_free_threaded_names() -> None:
     assert layout.site_dirs == (ENV / "local/lib/python3.12/dist-packages",)
     assert build_layout(ENV, fake_base(abiflags="t")).exe == ENV / "bin" / "python3.12t"
     assert ENV / "bin" / "activate" in text_file_paths(layout)
+
+
+def test_a_changed_prompt_rewrites_the_activation_scripts_only() -> None:
+    base = fake_base()
+    state = synced_state(base)  # its scripts show the default prompt, the env directory's name
+    layout = build_layout(ENV, base, prompt="web shop")
+    result = plan(layout, base, state, a_lock())
+    assert kinds(result.actions) == ["write-files", "write-state"]
+    writes = result.actions[0]
+    assert isinstance(writes, WriteFiles)
+    assert [path.name for path, _ in writes.files] == ["activate", "activate.fish", "activate.csh"]
+    assert all("web shop" in text and "VIRTUAL_ENV" in text for _, text in writes.files)
+    assert "write activate, activate.fish, activate.csh" in result.render()
+    assert build_layout(ENV, base).prompt == ".poorenv"
+
+
+# --- a sealed env --------------------------------------------------------------------------------
+
+
+def test_an_env_directory_leading_outside_rebuilds_the_env() -> None:
+    base = fake_base()
+    site = ENV / "lib" / "python3.12" / "site-packages"
+    state = dataclasses.replace(synced_state(base), links_out=((site, "/elsewhere/sp"),))
+    result = plan(build_layout(ENV, base), base, state, a_lock())
+    clear = result.actions[0]
+    assert isinstance(clear, ClearEnv)
+    assert clear.reason == f"{site} is a link leading outside the env (to /elsewhere/sp)"
+    assert "install-packages" in kinds(result.actions)  # everything again, into real dirs
+    assert f"clear env {ENV} (site-packages rebuilt from scratch): {clear.reason}" in result.reasons
+
+
+def test_the_layout_names_every_env_directory_a_link_may_not_replace() -> None:
+    layout = build_layout(ENV, fake_base())
+    assert layout.sealed_dirs == (
+        ENV / "bin", ENV / "lib", ENV / "lib/python3.12", ENV / "lib/python3.12/site-packages",
+        ENV / "include", ENV / "include/python3.12",
+    )  # fmt: skip
+
+
+def unsafe_state(base: Interpreter, lock: Lock, *unsafe: Unsafe) -> EnvState:
+    state = synced_state(base, lock)
+    site = installed({"pip": "24.0", "six": "1.0", "old": "1.0", "evil": "1.0"})
+    return dataclasses.replace(state, site=site, unsafe=unsafe)
+
+
+ESCAPE = Unsafe("evil 1.0", "../../x", "/x", "leads outside the env", "evil")
+UNLISTED = Unsafe("old 1.0", "/s/old.egg-info", "", "old.egg-info lists no files", "old")
+LINK = Unsafe("/s/link", "/s/link", "/o", "leads outside the env")
+
+
+def test_what_leads_outside_is_refused_first_whatever_the_plan_does_with_it() -> None:
+    base = fake_base()
+    six = LockedPackage("six", "1.0", (HASH,))
+    lock = a_lock(
+        PIP, six, LockedPackage("evil", "1.0", (HASH,)), LockedPackage("old", "1.0", (HASH,))
+    )
+    result = plan(
+        build_layout(ENV, base), base, unsafe_state(base, lock, ESCAPE, UNLISTED, LINK), lock
+    )
+    refusals = [a for a in result.actions if isinstance(a, Refuse)]
+    assert result.actions[: len(refusals)] == tuple(refusals)
+    assert [(r.message, r.doing) for r in refusals] == [
+        (ESCAPE.describe(), "sync while it is installed"),
+        (LINK.describe(), "sync while it is there"),
+    ]  # old is left alone: that its files cannot be listed does not matter
+    assert not result.in_sync
+    assert (
+        "refuse: evil 1.0: RECORD entry ../../x leads outside the env (/x): sync refuses"
+        " to sync while it is installed" in result.reasons
+    )
+
+
+@pytest.mark.parametrize(("old", "doing"), [(None, "remove it"), ("2.0", "replace it")])
+def test_a_distribution_to_remove_or_replace_is_refused_when_its_files_are_unsafe(
+    old: str | None, doing: str
+) -> None:
+    base = fake_base()
+    pins = [PIP, LockedPackage("six", "1.0", (HASH,)), LockedPackage("evil", "1.0", (HASH,))]
+    if old is not None:
+        pins.append(LockedPackage("old", old, (HASH,)))
+    lock = a_lock(*pins)
+    result = plan(build_layout(ENV, base), base, unsafe_state(base, lock, ESCAPE, UNLISTED), lock)
+    refusals = [(a.message, a.doing) for a in result.actions if isinstance(a, Refuse)]
+    assert refusals == [
+        (ESCAPE.describe(), "sync while it is installed"),
+        (UNLISTED.describe(), doing),
+    ]
+    escape = dataclasses.replace(ESCAPE, name="old")
+    result = plan(build_layout(ENV, base), base, unsafe_state(base, lock, escape), lock)
+    assert [a.doing for a in result.actions if isinstance(a, Refuse)] == [doing]
+
+
+def test_a_fresh_env_refuses_nothing() -> None:
+    base = fake_base()
+    new = fake_base(version="3.13.0", soabi="cpython-313-x86_64-linux-gnu")
+    state = dataclasses.replace(synced_state(base), unsafe=(ESCAPE, LINK))
+    result = plan(build_layout(ENV, new), new, state, a_lock())
+    assert not any(isinstance(a, Refuse) for a in result.actions)
+
+
+def test_an_activation_script_that_is_a_link_is_written_again() -> None:
+    base = fake_base()
+    state = synced_state(base)
+    activate = ENV / "bin" / "activate"
+    state = dataclasses.replace(state, entries={**state.entries, activate: Entry("link", "/o/a")})
+    result = plan(build_layout(ENV, base), base, state, a_lock())
+    [write] = [a for a in result.actions if isinstance(a, WriteFiles)]
+    assert [path for path, _ in write.files] == [activate]

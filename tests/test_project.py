@@ -14,7 +14,8 @@ import pytest
 
 from poorenv.config import Config, parse_config
 from poorenv.errors import ApplyError, LockError
-from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter, input_hash, write_lock
+from poorenv.lock.inputs import input_hash
+from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter, write_lock
 from poorenv.plan.actions import Action, InstallPackages
 from poorenv.project import LockMode, Project
 from poorenv.report import Reporter

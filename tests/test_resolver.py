@@ -22,8 +22,9 @@ from poorenv.config import Config, parse_config
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ConfigError, LockError
 from poorenv.lock import resolver
-from poorenv.lock.lockfile import Lock, LockInterpreter, input_hash, parse_requirements
-from poorenv.lock.resolver import resolve, resolver_python
+from poorenv.lock.inputs import input_hash
+from poorenv.lock.lockfile import Lock, LockInterpreter
+from poorenv.lock.resolver import parse_requirements, resolve, resolver_python
 from tests.fakes import fake_base
 
 RESOLVER = Path("/cache/resolvers/cpython-3.12/bin/python")  # what resolver_python gives
@@ -45,7 +46,7 @@ pip==24.0 \\
 COMPILE_FLAGS = [
     "-m", "piptools", "compile", "--quiet", "--generate-hashes", "--allow-unsafe", "--no-header",
     "--no-annotate", "--strip-extras", "--no-emit-index-url", "--no-emit-trusted-host",
-    "--no-emit-find-links",
+    "--no-emit-find-links", "--no-emit-options",
 ]  # fmt: skip
 LOCK_HINT = "check the requirements and the index settings; --debug shows pip's output"
 ENV_HINT = "pip-tools is installed into it with pip's own configuration: check the index"
@@ -78,6 +79,7 @@ class PipCompile:
     envs: list[dict[str, str]] = field(default_factory=list)
     cwds: list[str | None] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # requirements.in as each run saw it
+    constraints: list[str | None] = field(default_factory=list)  # constraints.txt beside it
     kept: list[str | None] = field(default_factory=list)  # the output file before each run
 
     def __call__(
@@ -87,6 +89,8 @@ class PipCompile:
         self.envs.append(env)
         self.cwds.append(cwd)
         self.sources.append(Path(argv[-1]).read_text(encoding="utf-8"))
+        beside = Path(argv[-1]).with_name("constraints.txt")
+        self.constraints.append(beside.read_text(encoding="utf-8") if beside.exists() else None)
         output = Path(argv[argv.index("--output-file") + 1])
         self.kept.append(output.read_text(encoding="utf-8") if output.exists() else None)
         if self.returncode == 0:
@@ -238,15 +242,15 @@ def test_requirements_in_lists_packages_seed_and_files(
     requirements = {"files": ["requirements.txt"], "constraints": ["sub/constraints.txt"]}
     config = make_config(tmp_path, seed=("pip", "setuptools"), requirements=requirements)
     resolve(config, fake_base())
-    assert pip_compile.sources == [
-        "alpha==1.0\nbeta\npip\nsetuptools\n"
-        f"-r {tmp_path / 'requirements.txt'}\n-c {tmp_path / 'sub' / 'constraints.txt'}\n"
-    ]
+    # The files' requirements as poorenv read and checked them, not the files themselves.
+    assert pip_compile.sources == ["alpha==1.0\nbeta\npip\nsetuptools\ngamma\n-c constraints.txt\n"]
+    assert pip_compile.constraints == ["gamma<2\n"]
 
 
 def test_the_seed_alone_is_resolved(pip_compile: PipCompile, tmp_path: Path) -> None:
     resolve(make_config(tmp_path, packages=(), seed=("setuptools",)), fake_base())
     assert pip_compile.sources == ["setuptools\n"]
+    assert pip_compile.constraints == [None]
 
 
 def test_empty_input_is_an_empty_lock_without_starting_anything(
@@ -507,4 +511,81 @@ def test_a_missing_requirements_file_is_named_before_anything_starts(
     config = make_config(tmp_path, requirements={"files": ["missing.txt"]})
     with pytest.raises(ConfigError, match=r"\[requirements\]: cannot read .*missing\.txt"):
         resolve(config, fake_base())
+    assert pip_compile.argv == []
+
+
+# --- what pip-compile is given and what it gives back ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["-e .", ".", "--index-url https://example.invalid/simple", "--pre", "alpha @ file:///x"],
+)
+def test_a_refused_requirements_line_starts_nothing(
+    pip_compile: PipCompile, tmp_path: Path, line: str
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "setup.py").write_text("raise SystemExit('built')\n")
+    (project / "requirements.txt").write_text(f"gamma\n{line}\n")
+    config = make_config(project, requirements={"files": ["requirements.txt"]})
+    with pytest.raises(ConfigError, match=r"requirements\.txt:2: "):
+        resolve(config, fake_base())
+    assert pip_compile.argv == []
+    assert sorted(p.name for p in project.iterdir()) == ["requirements.txt", "setup.py"]
+
+
+def test_pip_compile_is_given_the_checked_lines_not_the_files(
+    pip_compile: PipCompile, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "base.txt").write_text("gamma>=1 ;python_version>'3'\n")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("-r base.txt\n")
+    config = make_config(
+        tmp_path, packages=(), seed=(), requirements={"files": ["requirements.txt"]}
+    )
+
+    def edited_after_the_check(argv: list[str], *rest: Any) -> _run.Result:
+        requirements.write_text("-e .\n")  # too late: pip-compile never reads the file
+        return pip_compile(argv, *rest)
+
+    monkeypatch.setattr(_run, "_spawn", edited_after_the_check)
+    resolve(config, fake_base())
+    assert pip_compile.sources == ['gamma>=1; python_version > "3"\n']
+    assert str(tmp_path) not in pip_compile.sources[0]
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        (f"--index-url https://example.invalid/simple\n{COMPILED}",
+         "1: '--index-url https://example.invalid/simple': only `name==version`"),
+        (f"--only-binary :all:\n\n{COMPILED}", "1: '--only-binary :all:'"),
+        (f"-e file:///project \\\n    --hash={H1}\n", "-e file:///project"),
+        (f"alpha @ file:///tmp/alpha-1.0-py3-none-any.whl \\\n    --hash={H1}\n",
+         "an unpinned requirement"),
+        (f"alpha[extra]==1.0 \\\n    --hash={H1}\n", "an unpinned requirement"),
+        (f"alpha==1.0 --config-settings=x=y \\\n    --hash={H1}\n", "only `name==version`"),
+        (f"alpha==1.0 \\\n    --hash {H1}\n", "only `name==version`"),
+        (f"alpha==1.0 \\\n    --hash=sha256:{'A' * 64}\n", "hashes: not a sha256 hash"),
+        (f"alpha==1.0 ; os_name == \"\x1b\" \\\n    --hash={H1}\n",
+         "markers: 'os_name == \"\\x1b\"': markers hold printable ASCII"),
+    ],
+)  # fmt: skip
+def test_a_line_of_pip_compile_output_that_is_not_a_pin_is_refused(
+    pip_compile: PipCompile, tmp_path: Path, output: str, words: str
+) -> None:
+    pip_compile.output = output
+    with pytest.raises(LockError) as info:
+        resolve(make_config(tmp_path), fake_base())
+    assert info.value.message.startswith("pip-compile wrote a line poorenv does not read: ")
+    assert words in info.value.message
+
+
+def test_a_base_whose_facts_a_lock_cannot_hold_is_a_lock_error(
+    pip_compile: PipCompile, tmp_path: Path
+) -> None:
+    base = fake_base(platform="linux x86_64")
+    with pytest.raises(LockError, match=r"its platform cannot be written in poorenv\.lock"):
+        resolve(make_config(tmp_path), base)
     assert pip_compile.argv == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -16,8 +16,12 @@ def make_wheel(
     requires: Sequence[str] = (),
     requires_python: str | None = None,
     body: str = "",
+    files: Mapping[str, str] | None = None,
+    record: Sequence[str] = (),
 ) -> Path:
-    """A pure-Python wheel of `name` holding one module; returns its path."""
+    """A pure-Python wheel of `name` holding one module (and `files`, path -> text); returns
+    its path. `record` are extra RECORD lines for files the wheel does not hold: pip keeps
+    them in the RECORD it installs (hostile metadata for the tests of a sealed env)."""
     directory.mkdir(parents=True, exist_ok=True)
     module = name.replace("-", "_")
     dist_info = f"{module}-{version}.dist-info"
@@ -25,20 +29,21 @@ def make_wheel(
     metadata += [f"Requires-Dist: {req}" for req in requires]
     if requires_python:
         metadata.append(f"Requires-Python: {requires_python}")
-    files = {
+    contents = {
         f"{module}/__init__.py": f"__version__ = {version!r}\n{body}",
         f"{dist_info}/METADATA": "\n".join(metadata) + "\n",
         f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: poorenv-tests\n"
         "Root-Is-Purelib: true\nTag: py3-none-any\n",
     }
+    contents = {**contents, **(files or {})}
     record_lines = [
-        f"{path},{_hash(text.encode())},{len(text.encode())}" for path, text in files.items()
+        f"{path},{_hash(text.encode())},{len(text.encode())}" for path, text in contents.items()
     ]
-    record_lines.append(f"{dist_info}/RECORD,,")
-    files[f"{dist_info}/RECORD"] = "\n".join(record_lines) + "\n"
+    record_lines += [*record, f"{dist_info}/RECORD,,"]
+    contents[f"{dist_info}/RECORD"] = "\n".join(record_lines) + "\n"
     wheel = directory / f"{module}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        for path, text in files.items():
+        for path, text in contents.items():
             info = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
             archive.writestr(info, text)
     return wheel

@@ -12,6 +12,24 @@ def _real(path):
     return os.path.realpath(path) if path else path
 
 
+def _venv_home():
+    """The `home` of the venv `sys.executable` belongs to, else None. The probe runs with -S, and
+    site.py is what would point sys.prefix at a venv: read pyvenv.cfg as site.py does (beside
+    the executable or one level up). poorenv's own envs carry a pyvenv.cfg without `home`."""
+    directory = os.path.dirname(os.path.abspath(sys.executable))
+    for candidate in (directory, os.path.dirname(directory)):
+        try:
+            with open(os.path.join(candidate, "pyvenv.cfg"), encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in lines:
+            key, sep, value = line.partition("=")
+            if sep and key.strip().lower() == "home":
+                return candidate
+    return None
+
+
 def main():
     info = {
         "implementation": getattr(sys, "implementation", None) and sys.implementation.name,
@@ -55,10 +73,10 @@ def main():
             "ext_suffix": config("EXT_SUFFIX") or "",
             "platform": sysconfig.get_platform(),
             "free_threaded": bool(config("Py_GIL_DISABLED")),
-            "prefix": sys.prefix,
+            "prefix": _venv_home() or sys.prefix,
             "base_prefix": sys.base_prefix,
             "base_exec_prefix": sys.base_exec_prefix,
-            "in_venv": sys.prefix != sys.base_prefix,
+            "in_venv": sys.prefix != sys.base_prefix or _venv_home() is not None,
             "scheme": scheme,
             "paths": {key: _real(value) for key, value in sysconfig.get_paths().items()},
             "prefix_paths": sysconfig.get_paths(scheme=scheme, vars=placeholder_vars),

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv.apply.installers import InstallerError
-from poorenv.errors import ApplyError, PoorenvError, os_hint
+from poorenv.errors import ApplyError, EnvError, PoorenvError, os_hint
 from poorenv.plan.actions import (
     Action,
     ClearEnv,
@@ -25,6 +24,7 @@ from poorenv.plan.actions import (
     MakeLinks,
     MirrorTree,
     Plan,
+    Refuse,
     RemoveBroken,
     RemovePackages,
     WriteFiles,
@@ -32,6 +32,8 @@ from poorenv.plan.actions import (
 )
 from poorenv.plan.layout import STATE
 from poorenv.state.env import is_bytecode
+from poorenv.state.scheme import Scheme
+from poorenv.state.site import UNSAFE_HINT, SitePackages, UnsafeDistribution
 
 if TYPE_CHECKING:
     from poorenv.apply.installers import Installer
@@ -45,9 +47,12 @@ log = logging.getLogger(__name__)
 class Applier:
     """Carries out a plan inside one env directory.
 
-    `targets` are the directories the installer writes to (site dirs, scripts, headers): what
-    a failed install added there is removed again. `stamp` measures the fast path's stamp,
-    after every other write.
+    `scheme` says where the installer writes (site dirs, scripts, headers): what a failed
+    install added there is removed again. Before the installer removes or replaces a
+    distribution, and again on what it installed, every file the distribution lists is
+    checked to lie inside the env (`Distribution.files`); the installer is never started while
+    an install directory leads outside the env. `stamp` measures the fast path's stamp, after
+    every other write.
     """
 
     def __init__(
@@ -56,13 +61,13 @@ class Applier:
         installer: Installer,
         reporter: Reporter,
         stamp: Callable[[], dict[str, Any]] | None = None,
-        targets: Sequence[Path] = (),
+        scheme: Scheme | None = None,
     ) -> None:
         self.env = env
         self.installer = installer
         self.reporter = reporter
         self.stamp = stamp
-        self.targets = tuple(targets)
+        self.scheme = scheme or Scheme(env.path)
         self._handlers: dict[type[Action], Callable[[Any], None]] = {
             CreateEnv: self._create_env,
             ClearEnv: self._clear_env,
@@ -74,6 +79,7 @@ class Applier:
             RemoveBroken: self._remove_broken,
             InstallPackages: self._install_packages,
             RemovePackages: self._remove_packages,
+            Refuse: self._refuse,
             WriteState: self._write_state,
         }
 
@@ -105,7 +111,10 @@ class Applier:
     def refresh_stamp(self, state: EnvRecord) -> None:
         """Record a new stamp in an env the full planner found in sync."""
         if self.stamp is not None and self.env.state_dir.is_dir():
-            self._write_state(WriteState("stamp out of date", state))
+            try:
+                self._write_state(WriteState("stamp out of date", state))
+            except OSError as exc:  # in sync all the same (another user's or a read-only env)
+                log.warning("cannot record the no-op stamp in %s: %s", self.env.path, exc.strerror)
 
     # --- actions --------------------------------------------------------------------------------
 
@@ -162,26 +171,55 @@ class Applier:
         for path in action.paths:
             self.env.remove(path)
 
+    def _refuse(self, action: Refuse) -> None:
+        raise EnvError(f"{action.message}: refusing to {action.doing}", hint=UNSAFE_HINT)
+
     def _install_packages(self, action: InstallPackages) -> None:
+        self._guard([c.name for c in action.changes if c.old is not None], "replace it")
+        scheme = self.scheme
+        for link, real in scheme.bounds().links_out(scheme.guarded):
+            raise EnvError(
+                f"{link} is a link that leads outside the env (to {real}): refusing to install"
+                " through it",
+                hint=f"delete the link (rm {link}), or {UNSAFE_HINT}",
+            )
         before = self._target_entries()
+        tops = set(os.listdir(self.env.path))
         try:
             records = self.installer.install(action.requirements, action.reinstall)
-        except InstallerError:
+            self._guard([c.name for c in action.changes], "keep it installed")
+        except (InstallerError, UnsafeDistribution) as exc:
             # The installer rolls back what it uninstalled; what it had begun to add goes here.
             for path in sorted(self._target_entries() - before):
                 self.env.remove(path)
+            if isinstance(exc, UnsafeDistribution):  # also when the bytecode step found it
+                raise UnsafeDistribution(exc.unsafe, "keep it installed") from None
             raise
+        finally:  # what it added at the env's top is poorenv's to undo after a failed first build
+            self.env.claim(self.env.path / name for name in set(os.listdir(self.env.path)) - tops)
         for record, text in records.items():
             self.env.write_text(record, text)
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self.env.ensure_ours()
+        self._guard(action.names, "remove it")
         self.installer.uninstall(action.names)
+
+    def _guard(self, names: Sequence[str], doing: str) -> None:
+        """Refuse unless the install directories and every file the installed distributions
+        `names` list really lie inside the env (read now, not from the plan)."""
+        scheme = self.scheme
+        self.env.refuse_links_out(scheme.targets)
+        bounds = scheme.bounds()
+        for dist in SitePackages.read(scheme.site_dirs).select(names):
+            problems = dist.problems(scheme, bounds)
+            if problems:
+                raise UnsafeDistribution(problems[0], doing)
 
     def _target_entries(self) -> set[str]:
         """The entries of the directories the installer writes to."""
         found: set[str] = set()
-        for directory in self.targets:
+        for directory in self.scheme.targets:
             try:
                 found.update(item.path for item in os.scandir(directory))
             except OSError:

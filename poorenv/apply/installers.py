@@ -112,11 +112,12 @@ class PipInstaller:
 
     def _compile(self, names: list[str]) -> dict[Path, str]:
         from poorenv.apply.bytecode import compile_distributions
+        from poorenv.state.scheme import Scheme
 
-        env_paths = self.base.env_paths(self.python.parent.parent)
-        sites = [Path(env_paths["purelib"]), Path(env_paths["platlib"])]
+        env = self.python.parent.parent
+        scheme = Scheme.of(env, self.base.env_paths(env))
         try:
-            return compile_distributions(self.python, sites, names, self.base.cache_tag)
+            return compile_distributions(self.python, scheme, names, self.base.cache_tag)
         except ToolError as exc:  # the packages are installed: bytecode is only a cache
             log.warning("%s; Python will compile the new packages when it imports them", exc)
             return {}

@@ -217,8 +217,7 @@ def cmd_cache_key(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import shutil
-
+    from poorenv.launch import exec_command
     from poorenv.plan.activation import run_environ
 
     cmd = list(args.cmd)
@@ -226,41 +225,38 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
-    env_path = _config().env_path
-    if not (env_path / "bin" / "python").exists():
+    from poorenv.envdir import env_exists
+
+    config = _config()
+    env_path = config.env_path
+    if not env_exists(env_path) or not os.path.exists(env_path / "bin" / "python"):
         raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
-    environ = run_environ(env_path)
-    exe = shutil.which(cmd[0], path=environ["PATH"])
-    if exe is None:
-        raise EnvError(f"run: command not found: {cmd[0]}")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(exe, cmd, environ)
+    exec_command(cmd, run_environ(env_path, config.env_prompt))
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
     from poorenv.plan.activation import code
 
-    env_path = _config().env_path
+    config = _config()
     shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
     if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
         raise ConfigError(
             f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
         )
-    print(code(env_path, "csh" if shell == "tcsh" else shell), end="")
+    print(code(config.env_path, shell, config.env_prompt), end="")
     return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from poorenv.envdir import EnvDir, check_env_path
+    from poorenv.envdir import EnvDir, check_env_path, env_exists
     from poorenv.project import env_lock
 
     config = _config()
     env = config.env_path
-    if not env.exists():
+    if not env_exists(env):
         say(args, f"{env}: nothing to remove")
         return EXIT_OK
-    check_env_path(env, config.project_dir)
+    check_env_path(env, config.project_dir, "remove")
     with env_lock(env):
         EnvDir(env).remove_env()
     say(args, f"removed {env}")

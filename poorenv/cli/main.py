@@ -1,5 +1,6 @@
 """The command line: parses arguments, dispatches to `cli/commands.py`, maps errors to exit
-codes in one place (`error:` and `hint:` lines; a traceback only with --debug)."""
+codes in one place (`error:` and `hint:` lines; a traceback only with --debug). An exception
+that is not a PoorenvError is a bug: `cli/crash.py` saves a report and says where."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 from poorenv import __version__
 from poorenv.cli import commands
 from poorenv.cli.output import error
-from poorenv.errors import EXIT_DRIFT, EXIT_OK, ConfigError, PoorenvError
+from poorenv.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK, ConfigError, PoorenvError
 
 
 def main(argv: Sequence[str] | None = None, stamp_checked: bool = False) -> int:
@@ -39,6 +40,13 @@ def main(argv: Sequence[str] | None = None, stamp_checked: bool = False) -> int:
     except BrokenPipeError:  # `poorenv ... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_DRIFT
+    except Exception as exc:  # a bug in poorenv: one line and a saved report, not a traceback
+        if args.debug:
+            raise
+        from poorenv.cli.crash import internal_error
+
+        internal_error(exc, sys.argv[1:] if argv is None else argv)
+        return EXIT_ERROR
     return code
 
 

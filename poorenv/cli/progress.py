@@ -24,8 +24,10 @@ def wanted(
     return stream.isatty()
 
 
-def color(stream: TextIO = sys.stderr) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
+def color(stream: TextIO | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org). `stream`:
+    the one to print on, sys.stderr as it is now (not as it was at import)."""
+    stream = stream or sys.stderr
     return not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb" and stream.isatty()
 
 

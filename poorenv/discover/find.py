@@ -4,7 +4,10 @@ specifier, among the executables in the places `places.search_dirs` names (pyenv
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from poorenv.errors import InterpreterError
 __all__ = ["Prober", "find_interpreter", "is_path_request"]
 
 Prober = Callable[[Path], Interpreter]  # an executable's facts, or InterpreterError
+log = logging.getLogger(__name__)
 _VERSION = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _MINORS = range(8, 20)  # `python3.N` names looked for in each directory
 
@@ -33,7 +37,7 @@ def find_interpreter(request: str, base_dir: Path, probe: Prober | None = None) 
     request = request.strip()
     if is_path_request(request):
         path = (base_dir / Path(request).expanduser()).absolute()
-        if not path.exists():
+        if not os.path.lexists(path):
             raise InterpreterError(f"interpreter {path}: no such file")
         return run_probe(path)
     matches = _matcher(request)
@@ -100,21 +104,54 @@ def _matcher(request: str) -> Any:
 def _candidates(request: str) -> Iterator[tuple[Path, str | None]]:
     """Executables that may be CPython, with the version their name suggests, in search order:
     `X.Y.Z/bin/python3` in pyenv's versions dir, `python3.N` in every other searched dir, then
-    the running interpreter (not a place: the fast path's stamp does not cover it)."""
+    the running interpreter (not a place: the fast path's stamp does not cover it).
+
+    A place that cannot be searched (not readable, a loop) is skipped with a warning, as a
+    shell skips it on PATH; one that is not there, or not a directory, is skipped silently."""
     versions = places.pyenv_versions()
     for name in places.search_dirs(request):
         directory = Path(name)
-        if not directory.is_dir():
-            continue
         if name == versions:
-            for entry in sorted(directory.iterdir()):
-                exe = entry / "bin" / "python3"
-                if _VERSION.match(entry.name) and exe.exists():
-                    yield exe, entry.name
+            for entry in _listing(name):
+                exe = directory / entry / "bin" / "python3"
+                if _VERSION.match(entry) and _exists(exe):
+                    yield exe, entry
+            continue
+        if not _exists(directory, want_dir=True):
             continue
         for minor in _MINORS:
             exe = directory / f"python3.{minor}"
-            if exe.exists():
+            if _exists(exe):
                 yield exe, f"3.{minor}"
     if sys.implementation.name == "cpython":
         yield Path(sys.executable), None
+
+
+def _listing(directory: str) -> list[str]:
+    try:
+        return sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        _skip(directory, exc)
+        return []
+
+
+def _exists(path: Path, want_dir: bool = False) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        _skip(str(path), exc)
+        return False
+    return stat.S_ISDIR(mode) or not want_dir
+
+
+_skipped: set[str] = set()
+
+
+def _skip(path: str, exc: OSError) -> None:
+    if path not in _skipped:
+        _skipped.add(path)
+        log.warning("interpreter discovery skips %s: %s", path, exc.strerror)

@@ -21,7 +21,7 @@ from poorenv.errors import InterpreterError, PoorenvError
 
 PROBE = Path(__file__).parent.parent / "_data" / "probe.py"
 PLACEHOLDER = "@POORENV_PREFIX@"
-PROBE_FORMAT = 1  # bump when probe.py's output changes, to ignore old cache entries
+PROBE_FORMAT = 2  # bump when probe.py's output changes, to ignore old cache entries
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
-"""poorenv.lock: its typed form, reading and writing it, and telling when it is stale.
+"""poorenv.lock: its typed form, reading it by its grammar, and writing it.
 
 The lock is TOML with keys in a stable order. It records the interpreter it was resolved for,
 a hash of the inputs it was made from, and per package the version and the sha256 of every
-acceptable artifact. Resolving is in `resolver.py`; this module never starts a process.
+acceptable artifact. Resolving is in `resolver.py`, what a lock is made from and when it is
+stale in `inputs.py`; this module never starts a process.
 """
 
 from __future__ import annotations
@@ -11,16 +12,26 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from poorenv import __version__
-from poorenv._fs import atomic_write
-from poorenv.errors import ConfigError, LockError
-from poorenv.redact import redact
+from poorenv._fs import atomic_write, read_regular
+from poorenv.errors import LockError, os_hint
+from poorenv.lock.grammar import (
+    FieldError,
+    hash_problem,
+    interpreter_problem,
+    markers_problem,
+    name_problem,
+    require,
+    sha256_problem,
+    shown,
+    text_problem,
+    version_problem,
+)
 
 if TYPE_CHECKING:
     from poorenv.config import Config
@@ -28,18 +39,35 @@ if TYPE_CHECKING:
 
 LOCK_NAME = "poorenv.lock"
 LOCK_VERSION = 1
-_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+INTERPRETER_FIELDS = ("implementation", "python", "version", "abi", "platform")
+_KEYS = ("version", "created-by", "input-hash", "content-hash", "interpreter", "package")
+_PACKAGE_KEYS = ("name", "version", "markers", "hashes")
 
 
 @dataclass(frozen=True)
 class LockedPackage:
+    """One pin. Every field obeys its grammar (grammar.py), checked when the pin is made: a
+    value that does not raises grammar.FieldError naming the field."""
+
     name: str  # normalised
-    version: str
-    hashes: tuple[str, ...]  # "sha256:<hex>", sorted
-    markers: str | None = None
+    version: str  # normalised
+    hashes: tuple[str, ...]  # "sha256:<hex>" (or sha384, sha512), sorted
+    markers: str | None = None  # normalised
+
+    def __post_init__(self) -> None:
+        require("name", name_problem(self.name))
+        require("version", version_problem(self.version))
+        if self.markers is not None:
+            require("markers", markers_problem(self.markers))
+        require("hashes", None if self.hashes else "empty")
+        for value in self.hashes:
+            require("hashes", hash_problem(value))
+        if len(set(self.hashes)) != len(self.hashes):
+            require("hashes", "a hash is listed twice")
 
     def requirement(self) -> str:
-        """One hash-pinned line that `pip install --require-hashes -r` accepts."""
+        """One hash-pinned line that `pip install --require-hashes -r` accepts, made of the
+        checked fields alone: it holds no line break, option or comment."""
         head = f"{self.name}=={self.version}"
         if self.markers:
             head += f" ; {self.markers}"
@@ -53,11 +81,17 @@ class LockedPackage:
 
 @dataclass(frozen=True)
 class LockInterpreter:
+    """The interpreter a lock was resolved for; each fact checked by its pattern when made."""
+
     implementation: str  # "cpython"
     python: str  # "3.12"
     version: str  # "3.12.1": informative only
     abi: str  # Interpreter.abi
     platform: str
+
+    def __post_init__(self) -> None:
+        for field in INTERPRETER_FIELDS:
+            require(field, interpreter_problem(field, getattr(self, field)))
 
     @classmethod
     def of(cls, base: Interpreter) -> LockInterpreter:
@@ -167,15 +201,16 @@ def read_lock(path: Path) -> Lock | None:
     """The lock at `path`, None if there is none; LockError if it cannot be trusted."""
     from poorenv.paths import loads_toml
 
+    refuse_link(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_regular(path)  # no link followed, even one planted meanwhile
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LockError(f"{path}: cannot read: {exc}") from None
+    except OSError as exc:
+        raise LockError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        data = loads_toml(text)
-    except ValueError as exc:  # tomllib.TOMLDecodeError
+        data = loads_toml(raw.decode("utf-8"))
+    except ValueError as exc:  # not UTF-8, tomllib.TOMLDecodeError, nested too deeply
         raise LockError(
             f"{path}: invalid TOML: {exc}",
             hint="the lock is damaged; run `poorenv lock` to make it again",
@@ -184,7 +219,9 @@ def read_lock(path: Path) -> Lock | None:
 
 
 def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
-    from packaging.utils import canonicalize_name
+    """The lock in `data`, every field checked by its grammar (grammar.py); LockError naming
+    the first field that is not what poorenv writes. The content hash is checked last: it
+    catches damage, but a hostile lock can carry a right one, so the grammar is the guard."""
 
     def bad(where: str, what: str) -> LockError:
         return LockError(
@@ -192,7 +229,7 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         )
 
     version = data.get("version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise bad("version", "missing or not an integer")
     if version > LOCK_VERSION:
         raise LockError(
@@ -202,47 +239,33 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         )
     if version < 1:
         raise bad("version", f"unknown lock format version {version}")
-    input_hash = data.get("input-hash")
-    if not isinstance(input_hash, str) or not input_hash.startswith("sha256:"):
-        raise bad("input-hash", "missing or malformed")
+    created_by = _field(data, "created-by", text_problem, bad)
+    input_hash = _field(data, "input-hash", sha256_problem, bad)
+    content_hash = _field(data, "content-hash", sha256_problem, bad)
     interp = data.get("interpreter")
     if not isinstance(interp, Mapping):
         raise bad("[interpreter]", "missing")
-    fields = ("implementation", "python", "version", "abi", "platform")
-    for key in fields:
+    for key in INTERPRETER_FIELDS:
         if not isinstance(interp.get(key), str):
             raise bad(f"[interpreter] {key}", "missing or not a string")
-    interpreter = LockInterpreter(*(interp[key] for key in fields))
+    _only_known(interp, INTERPRETER_FIELDS, "[interpreter] ", bad)
+    try:
+        interpreter = LockInterpreter(*(interp[key] for key in INTERPRETER_FIELDS))
+    except FieldError as exc:
+        raise bad(f"[interpreter] {exc.field}", exc.problem) from None
     raw = data.get("package")
     if not isinstance(raw, list):
         raise bad("package", "missing or not an array of tables")
     packages: list[LockedPackage] = []
     for i, table in enumerate(raw):
-        where = f"package[{i}]"
-        if not isinstance(table, Mapping):
-            raise bad(where, "expected a table")
-        name, pin, hashes = table.get("name"), table.get("version"), table.get("hashes")
-        if not isinstance(name, str) or not name:
-            raise bad(f"{where} name", "missing")
-        if not isinstance(pin, str) or not pin:
-            raise bad(f"{where} ({name}) version", "missing")
-        if not isinstance(hashes, list) or not hashes:
-            raise bad(f"{where} ({name}) hashes", "missing or empty")
-        for value in hashes:
-            if not isinstance(value, str) or not _HASH.match(value):
-                raise bad(f"{where} ({name}) hashes", f"not a sha256 hash: {value!r}")
-        markers = table.get("markers")
-        if markers is not None and not isinstance(markers, str):
-            raise bad(f"{where} ({name}) markers", "not a string")
-        packages.append(LockedPackage(canonicalize_name(name), pin, tuple(hashes), markers))
-    lock = Lock(
-        input_hash=input_hash,
-        interpreter=interpreter,
-        packages=tuple(packages),
-        created_by=str(data.get("created-by", "")),
-        version=version,
-    )
-    if data.get("content-hash") != lock.content_hash:
+        package = _package(table, f"package[{i}]", bad)
+        twin = next((j for j, p in enumerate(packages) if p.name == package.name), None)
+        if twin is not None:
+            raise bad(f"package[{i}] ({package.name}) name", f"listed twice (package[{twin}])")
+        packages.append(package)
+    _only_known(data, _KEYS, "", bad)
+    lock = Lock(input_hash, interpreter, tuple(packages), created_by, version)
+    if content_hash != lock.content_hash:
         raise LockError(
             f"{path}: content-hash does not match the lock's contents:"
             " it was edited by hand or is damaged",
@@ -251,106 +274,75 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
     return lock
 
 
+_Bad = Callable[[str, str], LockError]
+
+
+def _package(table: object, where: str, bad: _Bad) -> LockedPackage:
+    """One [[package]] table, checked field by field."""
+    if not isinstance(table, Mapping):
+        raise bad(where, "expected a table")
+    name = table.get("name")
+    if not isinstance(name, str) or not name:
+        raise bad(f"{where} name", "missing")
+    problem = name_problem(name)
+    if problem:
+        raise bad(f"{where} name", problem)
+    where = f"{where} ({name})"
+    pin, hashes, markers = table.get("version"), table.get("hashes"), table.get("markers")
+    if not isinstance(pin, str) or not pin:
+        raise bad(f"{where} version", "missing")
+    if not isinstance(hashes, list) or not hashes:
+        raise bad(f"{where} hashes", "missing or empty")
+    if not all(isinstance(value, str) for value in hashes):
+        raise bad(f"{where} hashes", "not an array of strings")
+    if markers is not None and not isinstance(markers, str):
+        raise bad(f"{where} markers", "not a string")
+    try:
+        package = LockedPackage(name, pin, tuple(hashes), markers)
+    except FieldError as exc:
+        raise bad(f"{where} {exc.field}", exc.problem) from None
+    _only_known(table, _PACKAGE_KEYS, f"{where} ", bad)
+    return package
+
+
+def _field(data: Mapping[str, Any], key: str, check: Callable[[str], str | None], bad: _Bad) -> str:
+    """The string at `key`, checked by `check`."""
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise bad(key, "missing or not a string")
+    problem = check(value)
+    if problem:
+        raise bad(key, problem)
+    return value
+
+
+def _only_known(table: Mapping[str, Any], known: tuple[str, ...], where: str, bad: _Bad) -> None:
+    for key in table:
+        if key not in known:
+            raise bad(f"{where}{shown(key)}", f"unknown key (known: {', '.join(known)})")
+
+
+def refuse_link(path: Path) -> None:
+    """A link in the lock's place is neither followed nor replaced: a lock from a pull request
+    may point at any file on the machine, and poorenv's messages quote what they read."""
+    if os.path.islink(path):
+        raise LockError(
+            f"{path}: a symbolic link (to {os.readlink(path)}); poorenv reads and writes only"
+            " a regular file there",
+            hint="replace the link by the lock itself, or delete it and run `poorenv lock`",
+        )
+
+
 def write_lock(path: Path, lock: Lock) -> None:
     """Write atomically: a reader sees the old lock or the new one, never half of one.
 
-    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`).
+    Temporary files a killed poorenv left beside it are removed (`_fs.atomic_write`). A link
+    in the lock's place is refused, never written through or replaced.
     """
-    atomic_write(path, lock.to_toml())
-
-
-# --- inputs and staleness --------------------------------------------------------------------
-
-
-def input_hash(config: Config) -> str:
-    """What the lock was made from: requirements, constraints, index, seed, interpreter request.
-
-    File contents count, not their modification times. Credentials in index URLs do not
-    count, so rotating a password does not make the lock stale.
-    """
-    index = config.index
-    inputs = {
-        "python": config.python,
-        "seed": sorted(config.seed),
-        "packages": list(config.packages),
-        "files": [_file_input(path, config) for path in config.requirement_files],
-        "constraints": [_file_input(path, config) for path in config.constraint_files],
-        "index": {
-            "url": redact(index.url or ""),
-            "extra-urls": [redact(u) for u in index.extra_urls],
-            "find-links": [redact(u) for u in index.find_links],
-            "no-index": index.no_index,
-        },
-    }
-    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
-
-
-def _file_input(path: Path, config: Config) -> list[str]:
+    refuse_link(path)
     try:
-        content = path.read_bytes()
+        atomic_write(path, lock.to_toml())
     except OSError as exc:
-        raise ConfigError(
-            f"{config.file}: [requirements]: cannot read {path}: {exc.strerror}"
+        raise LockError(
+            f"{path}: cannot write: {exc.strerror}", hint=os_hint(exc, "the project directory")
         ) from None
-    return [os.path.relpath(path, config.project_dir), hashlib.sha256(content).hexdigest()]
-
-
-def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | None:
-    """Why `lock` cannot be used as it is for `config` on `base`; None when it can."""
-    if lock is None:
-        return f"{LOCK_NAME} is missing"
-    mismatch = lock.interpreter.mismatch(base)
-    if mismatch:
-        return f"{LOCK_NAME} is for another interpreter: {mismatch}"
-    if lock.input_hash != input_hash(config):
-        return (
-            f"{LOCK_NAME} is stale: poorenv.toml or a requirements file changed since it was made"
-        )
-    return None
-
-
-# --- pip-compile's output --------------------------------------------------------------------
-
-
-def parse_requirements(text: str) -> list[LockedPackage]:
-    """The pins of a hash-pinned requirements file, as pip-compile writes them."""
-    from packaging.requirements import InvalidRequirement, Requirement
-    from packaging.utils import canonicalize_name
-
-    packages: list[LockedPackage] = []
-    for line in _logical_lines(text):
-        parts = line.split()
-        hashes = sorted(p.split("=", 1)[1] for p in parts if p.startswith("--hash="))
-        spec = " ".join(p for p in parts if not p.startswith("--hash="))
-        if not spec or spec.startswith("-"):
-            continue
-        try:
-            req = Requirement(spec)
-        except InvalidRequirement as exc:
-            raise LockError(
-                f"pip-compile wrote a line poorenv cannot read: {spec!r}: {exc}"
-            ) from None
-        pins = [s for s in req.specifier if s.operator == "=="]
-        if len(pins) != 1 or not hashes:
-            raise LockError(f"pip-compile wrote an unpinned or unhashed requirement: {spec!r}")
-        markers = str(req.marker) if req.marker else None
-        packages.append(
-            LockedPackage(canonicalize_name(req.name), pins[0].version, tuple(hashes), markers)
-        )
-    return sorted(packages, key=lambda p: p.name)
-
-
-def _logical_lines(text: str) -> Iterable[str]:
-    current = ""
-    for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if line.endswith("\\"):
-            current += line[:-1] + " "
-            continue
-        current += line
-        if current.strip():
-            yield current.strip()
-        current = ""
-    if current.strip():
-        yield current.strip()

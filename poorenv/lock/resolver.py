@@ -24,7 +24,10 @@ from poorenv._run import ToolError, run
 from poorenv.apply.pipwheel import run_pip
 from poorenv.errors import LockError
 from poorenv.index import index_environ
-from poorenv.lock.lockfile import Lock, LockInterpreter, input_hash, parse_requirements
+from poorenv.lock.grammar import FieldError, shown
+from poorenv.lock.inputs import input_hash
+from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter
+from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
 
 if TYPE_CHECKING:
     from poorenv.config import Config
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RESOLVER_REQUIREMENT = "pip-tools>=7.4"
+CONSTRAINTS = "constraints.txt"  # beside requirements.in, given to pip-compile
 
 
 def resolve(
@@ -42,18 +46,33 @@ def resolve(
     upgrade: bool = False,
     upgrade_packages: tuple[str, ...] = (),
 ) -> Lock:
-    """Resolve `[requirements]` plus the seed tools for `base`; keep `previous` pins if asked."""
-    inputs = [*config.packages, *config.seed]
-    inputs += [f"-r {path}" for path in config.requirement_files]
-    inputs += [f"-c {path}" for path in config.constraint_files]
-    interpreter = LockInterpreter.of(base)
-    # Hashed before pip-compile reads the files: one edited meanwhile leaves the lock stale.
+    """Resolve `[requirements]` plus the seed tools for `base`; keep `previous` pins if asked.
+
+    The requirements and constraints files are read and checked first (reqfile.py): a line
+    poorenv cannot lock is refused before anything runs, and pip-compile is given the checked
+    requirements, never the files themselves.
+    """
+    # Hashed before the files are read for pip-compile: one edited meanwhile leaves the lock
+    # stale, never fresh.
     hashed = input_hash(config)
+    files = read_inputs(config.file, config.requirement_files, config.constraint_files)
+    inputs = [requirement(spec) for spec in config.packages] + list(config.seed)
+    inputs += [spec for f in files if not f.constraint for spec in f.requirements]
+    constraints = [spec for f in files if f.constraint for spec in f.requirements]
+    try:
+        interpreter = LockInterpreter.of(base)
+    except FieldError as exc:
+        raise LockError(
+            f"{base.describe()}: its {exc.field} cannot be written in {LOCK_NAME}: {exc.problem}"
+        ) from None
     if not inputs:
         return Lock(hashed, interpreter, ())
     python = resolver_python(base)
     with tempfile.TemporaryDirectory(prefix="poorenv-lock-") as tmp:
         source = Path(tmp, "requirements.in")
+        if constraints:
+            Path(tmp, CONSTRAINTS).write_text("\n".join(constraints) + "\n", encoding="utf-8")
+            inputs.append(f"-c {CONSTRAINTS}")
         source.write_text("\n".join(inputs) + "\n", encoding="utf-8")
         output = Path(tmp, "requirements.txt")
         if previous is not None and not upgrade and not previous.interpreter.mismatch(base):
@@ -62,6 +81,7 @@ def resolve(
             str(python), "-m", "piptools", "compile", "--quiet", "--generate-hashes",
             "--allow-unsafe", "--no-header", "--no-annotate", "--strip-extras",
             "--no-emit-index-url", "--no-emit-trusted-host", "--no-emit-find-links",
+            "--no-emit-options",
             "--output-file", str(output),
         ]  # fmt: skip
         if upgrade:
@@ -162,3 +182,48 @@ def _read(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except OSError:
         return None
+
+
+# --- pip-compile's output --------------------------------------------------------------------
+
+
+def parse_requirements(text: str) -> list[LockedPackage]:
+    """The pins of a hash-pinned requirements file, as pip-compile writes them (and
+    `Lock.to_requirements`). A line that is not one is refused, never skipped."""
+    packages: list[LockedPackage] = []
+    for number, line in logical_lines(text):
+        try:
+            packages.append(_pin(line))
+        except ValueError as exc:
+            raise LockError(
+                f"pip-compile wrote a line poorenv does not read: {number}: {exc}"
+            ) from None
+    return sorted(packages, key=lambda p: p.name)
+
+
+def _pin(line: str) -> LockedPackage:
+    """`name==version [; markers] --hash=ALG:HEX ...`; ValueError saying what else `line` is."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    spec, options = split_options(line)
+    spec, tokens = spec.strip(), options.split()
+    if not spec or not all(token.startswith("--hash=") for token in tokens):
+        raise ValueError(f"{shown(line)}: only `name==version` with --hash= options is read")
+    try:
+        req = Requirement(spec)
+    except InvalidRequirement as exc:
+        raise ValueError(f"{shown(spec)}: {str(exc).splitlines()[0]}") from None
+    pins = [s for s in req.specifier if s.operator == "=="]
+    if req.url or req.extras or len(pins) != 1 or len(req.specifier) != 1:
+        raise ValueError(f"{shown(spec)}: an unpinned requirement (poorenv locks name==version)")
+    if not tokens:
+        raise ValueError(f"{shown(spec)}: an unhashed requirement")
+    hashes = tuple(sorted(token[len("--hash=") :] for token in tokens))
+    markers = str(req.marker) if req.marker else None
+    try:
+        version = str(Version(pins[0].version))
+        return LockedPackage(canonicalize_name(req.name), version, hashes, markers)
+    except (InvalidVersion, FieldError) as exc:
+        raise ValueError(f"{shown(spec)}: {exc}") from None

@@ -163,6 +163,20 @@ class RemovePackages(Action):
 
 
 @dataclass(frozen=True)
+class Refuse(Action):
+    """Stop before anything changes: the env holds what no installer may be let at (a file a
+    distribution lists that leads outside the env, a link leading out of an install directory,
+    a distribution to remove whose files cannot be listed). Planned first; `sync` fails with
+    `message`, `check` lists it."""
+
+    message: str  # one line naming the package (or link) and the path
+    doing: str  # what sync refuses: "remove it", "upgrade it", "sync while it is there"
+
+    def summary(self) -> str:
+        return f"refuse: {self.message}"
+
+
+@dataclass(frozen=True)
 class WriteState(Action):
     """Record, last and atomically, that the env matches: written only when all else succeeded."""
 
@@ -183,6 +197,7 @@ _KINDS: dict[type[Action], str] = {
     RemoveBroken: "remove-broken",
     InstallPackages: "install-packages",
     RemovePackages: "remove-packages",
+    Refuse: "refuse",
     WriteState: "write-state",
 }
 
@@ -208,7 +223,7 @@ class Plan:
         ]
         if self.lock_problem:
             found.insert(0, self.lock_problem)
-        return found or ["state record out of date"]
+        return found or [a.reason for a in self.actions[-1:]] or ["state record out of date"]
 
     def to_json(self) -> dict[str, Any]:
         return {

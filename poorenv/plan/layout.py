@@ -11,6 +11,7 @@ from pathlib import Path
 
 from poorenv.discover.interpreter import Interpreter
 from poorenv.paths import MARKER, STATE, STATE_DIR
+from poorenv.state.scheme import Scheme
 
 __all__ = ["MARKER", "STATE", "STATE_DIR", "Layout", "Mirror", "build_layout", "state_dir"]
 PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
@@ -43,6 +44,24 @@ class Layout:
     site_dirs: tuple[Path, ...]  # purelib, platlib: created empty
     scripts_link: tuple[Path, str] | None  # Debian: ENV/local/bin -> ../bin
     pyvenv_cfg: Path
+    prompt: str  # the name activation shows
+    scheme: Scheme  # where installers put files, and where a package's files may lie
+
+    @property
+    def sealed_dirs(self) -> tuple[Path, ...]:
+        """The env's own directories that must be real directories inside it (each with its
+        parents): bin, lib, lib/pythonX.Y, site-packages, include... A link there that leads
+        outside would take the installer's writes and deletes with it."""
+        tops = (self.exe.parent, *self.site_dirs, *(m.dest for m in self.mirrors))
+        found: dict[Path, None] = {}
+        for top in (*tops, *self.scheme.scripts):
+            if top == self.env or self.env not in top.parents:
+                continue
+            for part in reversed(top.relative_to(self.env).parents):
+                if part != Path():
+                    found[self.env / part] = None
+            found[top] = None
+        return tuple(found)
 
     @property
     def symlinks(self) -> tuple[tuple[Path, str], ...]:
@@ -54,8 +73,11 @@ def state_dir(env: Path) -> Path:
     return env / STATE_DIR
 
 
-def build_layout(env: Path, base: Interpreter, library_files: tuple[str, ...] = ()) -> Layout:
-    """The layout of `env` built on `base`. `library_files` are the base's libpython files."""
+def build_layout(
+    env: Path, base: Interpreter, library_files: tuple[str, ...] = (), prompt: str | None = None
+) -> Layout:
+    """The layout of `env` built on `base`. `library_files` are the base's libpython files;
+    `prompt` is the name its activation shows (default: the env directory's)."""
     paths = base.env_paths(env)
     bin_dir = env / "bin"
     exe = bin_dir / base.exe_name
@@ -88,4 +110,6 @@ def build_layout(env: Path, base: Interpreter, library_files: tuple[str, ...] = 
         site_dirs=site_dirs,
         scripts_link=scripts_link,
         pyvenv_cfg=env / "pyvenv.cfg",
+        prompt=env.name if prompt is None else prompt,
+        scheme=Scheme.of(env, paths),
     )

@@ -22,6 +22,7 @@ from poorenv.plan.actions import (
     MirrorTree,
     PackageChange,
     Plan,
+    Refuse,
     RemoveBroken,
     RemovePackages,
     WriteFiles,
@@ -75,6 +76,11 @@ def plan(
         reason = f"ABI changed: {env.marker.get('abi')} -> {base.abi}"
         actions.append(ClearEnv(reason, layout.env, marker_for(base)))
         fresh = True
+    elif env.links_out:  # everything below it went elsewhere: rebuild with real directories
+        link, real = env.links_out[0]
+        reason = f"{link} is a link leading outside the env (to {real})"
+        actions.append(ClearEnv(reason, layout.env, marker_for(base)))
+        fresh = True
 
     base_change = env.record.base.change_to(BaseFingerprint.of(base)) if env.record else None
     actions += _interpreter(layout, base, env, fresh, base_change)
@@ -92,12 +98,20 @@ def plan(
             reason = "left by an install or uninstall that was interrupted"
             actions.append(RemoveBroken(reason, env.broken))
         actions += package_actions(lock, installed, recorded)
+    if not fresh:
+        actions[:0] = refusals(env, actions)
 
     wanted = desired_record(base, layout, lock)
     if lock is None and env.record:  # the packages are unknown until there is a lock
         wanted = dataclasses.replace(wanted, packages=env.record.packages)
     if actions or fresh or env.record != wanted:
-        reason = "env changed" if actions else "state record out of date"
+        reason = (
+            "env changed"
+            if actions
+            else "state record out of date"
+            if env.record
+            else "state record missing or unreadable"
+        )
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
 
@@ -142,6 +156,28 @@ def package_actions(
     if extra:
         actions.append(RemovePackages("not in the lock", extra))
     return actions
+
+
+def refusals(env: EnvState, actions: list[Action]) -> list[Action]:
+    """A `Refuse` for each unsafe thing in the env (`EnvState.unsafe`): a path leading outside
+    always (sync works only on a sealed env), a distribution whose files cannot be listed when
+    `actions` would remove or replace it."""
+    doing: dict[str, str] = {}
+    for action in actions:
+        if isinstance(action, RemovePackages):
+            doing.update((name, "remove it") for name in action.names)
+        elif isinstance(action, InstallPackages):
+            doing.update((c.name, "replace it") for c in action.changes if c.old is not None)
+    found: list[Action] = []
+    for unsafe in env.unsafe:
+        if unsafe.name is not None and unsafe.name in doing:
+            what = doing[unsafe.name]
+        elif unsafe.sealing:
+            what = "sync while it is installed" if unsafe.name else "sync while it is there"
+        else:
+            continue
+        found.append(Refuse(f"sync refuses to {what}", unsafe.describe(), what))
+    return found
 
 
 def _interpreter(
@@ -215,7 +251,9 @@ def _links_dirs_files(layout: Layout, env: EnvState, fresh: bool) -> list[Action
     if links:
         actions.append(MakeLinks("missing or pointing elsewhere", links))
     files = tuple(
-        (path, text) for path, text in _text_files(layout) if fresh or env.texts.get(path) != text
+        (path, text)
+        for path, text in _text_files(layout)
+        if fresh or env.texts.get(path) != text or env.entry(path).kind == "link"
     )
     if files:
         actions.append(WriteFiles("missing or changed", files))
@@ -223,7 +261,7 @@ def _links_dirs_files(layout: Layout, env: EnvState, fresh: bool) -> list[Action
 
 
 def _text_files(layout: Layout) -> list[tuple[Path, str]]:
-    return [(layout.pyvenv_cfg, PYVENV_CFG_TEXT), *activation_scripts(layout.env)]
+    return [(layout.pyvenv_cfg, PYVENV_CFG_TEXT), *activation_scripts(layout.env, layout.prompt)]
 
 
 def text_file_paths(layout: Layout) -> tuple[Path, ...]:

@@ -5,7 +5,6 @@ Only reads. Never starts an interpreter. Installed distributions are read by `st
 
 from __future__ import annotations
 
-import json
 import os
 import stat as statmod
 from collections.abc import Mapping
@@ -14,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from poorenv.envdir import is_empty, read_marker
+from poorenv.paths import loads_json
 from poorenv.plan.layout import BYTECODE_DIR, STATE, Layout, Mirror, state_dir
 from poorenv.state.record import EnvRecord
+from poorenv.state.scheme import Unsafe
 from poorenv.state.site import SitePackages
 
 
@@ -55,6 +56,10 @@ class EnvState:
     texts: Mapping[Path, str | None] = field(default_factory=dict)
     mirrors: Mapping[str, MirrorState] = field(default_factory=dict)
     site: SitePackages = field(default_factory=SitePackages)  # the one scan of site-packages
+    # The env's own directories (Layout.sealed_dirs) that are links leading outside: (link,
+    # where it leads). When there are any, nothing below them was read.
+    links_out: tuple[tuple[Path, str], ...] = ()
+    unsafe: tuple[Unsafe, ...] = ()  # what no installer may be let at (SitePackages.unsafe)
 
     def entry(self, path: Path) -> Entry:
         return self.entries.get(path, MISSING)
@@ -87,8 +92,8 @@ def entry_of(path: Path) -> Entry:
 def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from `path`; None when missing, unreadable or not an object."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = loads_json(path.read_bytes())
+    except (OSError, ValueError):  # a damaged or deeply nested file: no record
         return None
     return data if isinstance(data, dict) else None
 
@@ -109,10 +114,12 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         exists = top.kind != "missing"
         return EnvState(path=env, exists=exists, is_dir=False, empty=not exists, mirrors=mirrors)
     sdir = state_dir(env)
-    watched = [layout.exe, *(p for p, _ in layout.symlinks), *layout.site_dirs, layout.pyvenv_cfg]
-    entries = {path: entry_of(path) for path in watched}
+    links_out = links_leaving(layout)
+    managed = [layout.exe, *(p for p, _ in layout.symlinks), layout.pyvenv_cfg, *text_files]
+    entries = {path: entry_of(path) for path in (*managed, *layout.site_dirs)}
     texts = {path: read_text(path) for path in (layout.pyvenv_cfg, *text_files)}
     saved = read_json(sdir / STATE)
+    site = SitePackages.read(layout.site_dirs) if not links_out else SitePackages()
     return EnvState(
         path=env,
         exists=True,
@@ -123,9 +130,26 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         stamp=saved.get("stamp") if saved else None,
         entries=entries,
         texts=texts,
-        mirrors={m.name: read_mirror(m, layout.site_dirs) for m in layout.mirrors},
-        site=SitePackages.read(layout.site_dirs),
+        mirrors={m.name: read_mirror(m, layout.site_dirs, not links_out) for m in layout.mirrors},
+        site=site,
+        links_out=links_out,
+        # The layout's own files and links are repaired by the planner, whatever they are now.
+        unsafe=tuple(u for u in site.unsafe(layout.scheme) if u.name or Path(u.path) not in managed)
+        if not links_out
+        else (),
     )
+
+
+def links_leaving(layout: Layout) -> tuple[tuple[Path, str], ...]:
+    """The env's own directories that are links leading outside it: (link, where it leads)."""
+    root = os.path.realpath(layout.env)
+    found = []
+    for path in layout.sealed_dirs:
+        if os.path.islink(path):
+            real = os.path.realpath(path)
+            if real != root and not real.startswith(root + os.sep):
+                found.append((path, real))
+    return tuple(found)
 
 
 def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = True) -> MirrorState:

@@ -18,7 +18,6 @@ changes no input of the env (the lock's input hash leaves credentials out too).
 
 from __future__ import annotations
 
-import json
 import os
 import stat as statmod
 from collections.abc import Iterable, Mapping
@@ -31,6 +30,7 @@ from poorenv.paths import (
     MARKER,
     STATE,
     STATE_DIR,
+    loads_json,
     loads_toml,
 )
 
@@ -148,8 +148,8 @@ def quick_check(start: str) -> str | None:
             env = os.path.realpath(os.path.join(directory, os.path.expanduser(where)))
         else:
             env = os.path.realpath(os.path.join(directory, DEFAULT_ENV_PATH))
-        with open(os.path.join(env, STATE_DIR, STATE), encoding="utf-8") as handle:
-            state = json.load(handle)
+        with open(os.path.join(env, STATE_DIR, STATE), "rb") as handle:
+            state = loads_json(handle.read())
     except (OSError, ValueError, AttributeError):
         return None
     if not isinstance(state, dict) or not isinstance(state.get("stamp"), dict):

@@ -1,9 +1,16 @@
 """Reading site-packages: the one place that lists an env's site directories for distributions.
 
 A `SitePackages` is a snapshot taken with one scan of the site dirs: the installed distributions
-by normalised name (from their `.dist-info` directory names, without reading METADATA), and the
-leftovers of interrupted installs. The planner, the applier's bytecode step, `check` and the
-doctor all read through it. Only reads; never starts an interpreter.
+by normalised name (from their `.dist-info` names, and legacy `.egg-info` directories and files,
+without reading METADATA), and the leftovers of interrupted installs. The planner, the
+applier's bytecode step, `check` and the doctor all read through it. Only reads; never starts
+an interpreter.
+
+A distribution's files are what its metadata lists: RECORD; for an egg-info whatever pip or uv
+would remove (installed-files.txt, and each top_level.txt name). That metadata is not trusted:
+`Distribution.files` returns them only when every one lies inside the env
+(`state.scheme.Bounds`), and otherwise raises `UnsafeDistribution` naming the package and the
+path; `problems` lists every such path.
 
 Not on the no-op fast path: `fastpath.py` stamps the site dirs itself. packaging (whose utils
 import its tags module and subprocess) is imported when a snapshot is read, not with this module.
@@ -18,33 +25,127 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from poorenv.errors import EnvError
+from poorenv.state.scheme import OUTSIDE, Bounds, Scheme, Unsafe
+
 if TYPE_CHECKING:
     from packaging.utils import NormalizedName
 
 DIST_INFO = ".dist-info"
+EGG_INFO = ".egg-info"
 STASH_PREFIX = "~"  # pip's stash of a distribution it was uninstalling
+UNSAFE_HINT = (
+    "`poorenv remove` deletes the env without following RECORDs or links; then sync again"
+    " (if the package's own wheel is the cause, drop it from poorenv.toml)"
+)
+
+
+class UnsafeDistribution(EnvError):
+    """A distribution (or link) that no installer may be let at: one line naming it and the
+    path. Nothing was removed, compiled or written because of it."""
+
+    def __init__(self, unsafe: Unsafe, doing: str = "remove, upgrade or compile it") -> None:
+        super().__init__(f"{unsafe.describe()}: refusing to {doing}", hint=UNSAFE_HINT)
+        self.unsafe = unsafe
 
 
 @dataclass(frozen=True)
 class Distribution:
-    """One installed distribution: its `.dist-info` directory in a site dir."""
+    """One installed distribution: its `.dist-info` directory in a site dir (or a legacy
+    `.egg-info` directory or file)."""
 
     name: NormalizedName
     version: str  # as in the .dist-info name; compare with packaging.version.Version
-    dist_info: Path
+    dist_info: Path  # the metadata directory (or an egg-info file)
     site: Path
 
     @property
     def record(self) -> Path:
         return self.dist_info / "RECORD"
 
-    def record_rows(self) -> list[list[str]]:
-        """RECORD's rows (paths relative to `site`); [] when it is missing or unreadable."""
+    @property
+    def legacy(self) -> bool:
+        """An `.egg-info` distribution (installed by setuptools, not from a wheel)."""
+        return self.dist_info.name.endswith(EGG_INFO)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} {self.version}"
+
+    def files(self, scheme: Scheme, bounds: Bounds | None = None) -> tuple[str, ...]:
+        """The absolute (normalised, unresolved) paths an installer removes with this
+        distribution, each checked to lie inside the env; raises UnsafeDistribution naming the
+        first that does not (or saying why the files cannot be listed)."""
+        listed, problems = self._checked(bounds or scheme.bounds(), first=True)
+        if problems:
+            raise UnsafeDistribution(problems[0])
+        return tuple(os.path.normpath(path) for _, path in listed)
+
+    def problems(self, scheme: Scheme, bounds: Bounds | None = None) -> list[Unsafe]:
+        """Every listed path that may not be touched, or why nothing can be listed."""
+        return self._checked(bounds or scheme.bounds(), first=False)[1]
+
+    def _checked(self, bounds: Bounds, first: bool) -> tuple[list[tuple[str, str]], list[Unsafe]]:
+        source, listed, why_not = self.listed()
+        if why_not is not None:
+            return [], [Unsafe(self.label, str(self.dist_info), "", why_not, self.name)]
+        problems = []
+        for entry, path in listed:
+            bad = bounds.check(path)
+            if bad is not None:
+                problems.append(Unsafe(self.label, entry, bad[1], bad[0], self.name, source))
+                if first:
+                    break
+        return listed, problems
+
+    def listed(self) -> tuple[str, list[tuple[str, str]], str | None]:
+        """(which metadata file, [(entry as written, absolute path)], why not): the files the
+        metadata lists, the metadata directory last; or why they cannot be listed (an
+        installer would then guess)."""
+        if not self.legacy:
+            rows = self._rows()
+            if rows is None:
+                return "RECORD", [], f"{self.record} cannot be read"
+            site = os.path.join(self.site, "")
+            source = "RECORD"
+            listed = [(r[0], r[0] if r[0][:1] == os.sep else site + r[0]) for r in rows if r]
+        else:
+            source, listed, why_not = self._egg_files()
+            if why_not is not None:
+                return source, [], why_not
+        return source, [*listed, (self.dist_info.name, str(self.dist_info))], None
+
+    def _egg_files(self) -> tuple[str, list[tuple[str, str]], str | None]:
+        """What pip or uv remove for an egg-info: installed-files.txt's entries (relative to
+        the egg-info; pip) and each top_level.txt name as a package, .py, .pyc, .pyo (pip
+        without installed-files.txt, and uv always)."""
+        info = self.dist_info
+        if info.is_symlink() or not info.is_dir():
+            kind = "a link" if info.is_symlink() else "a file"
+            return "PKG-INFO", [], f"{info.name} is {kind}, not a directory: it lists no files"
+        installed = _lines(info / "installed-files.txt")
+        listed = [(n, os.path.join(info, n)) for n in installed]
+        suffixes = ("", ".py", ".pyc", ".pyo")
+        top = [
+            (n + x, os.path.join(self.site, n + x))
+            for n in _lines(info / "top_level.txt")
+            for x in suffixes
+        ]
+        if not listed and not top:
+            why = f"{info.name} lists no files (no installed-files.txt, empty top_level.txt)"
+            return "top_level.txt", [], why
+        return "installed-files.txt" if listed else "top_level.txt", listed + top, None
+
+    def _rows(self) -> list[list[str]] | None:
         try:
             with self.record.open(encoding="utf-8", newline="") as handle:
                 return list(csv.reader(handle))
         except (OSError, UnicodeDecodeError, csv.Error):
-            return []
+            return None
+
+    def record_rows(self) -> list[list[str]]:
+        """RECORD's rows (paths relative to `site`); [] when it is missing or unreadable."""
+        return self._rows() or []
 
 
 @dataclass(frozen=True)
@@ -74,19 +175,36 @@ class SitePackages:
                 names = sorted(os.listdir(site))
             except OSError:
                 continue
+            legacy: list[tuple[NormalizedName, str, str]] = []
             for name in names:
                 if name.startswith(STASH_PREFIX):
                     broken.append(site / name)
                     continue
                 split = split_dist_info(name)
                 if split is None:
+                    egg = split_egg_info(site / name)
+                    if egg is not None:
+                        legacy.append((*egg, name))
                     continue
                 if not os.path.exists(os.path.join(site, name, "RECORD")):
                     broken.append(site / name)
                     continue
                 dist, version = split
                 found.setdefault(dist, Distribution(dist, version, site / name, site))
+            for dist, version, name in legacy:  # a .dist-info of the same name comes first
+                found.setdefault(dist, Distribution(dist, version, site / name, site))
         return cls(unique, found, tuple(sorted(broken)))
+
+    def unsafe(self, scheme: Scheme) -> tuple[Unsafe, ...]:
+        """What no installer may be let at: each distribution's listed files that may not be
+        touched (or why they cannot be listed), then each link in the site and scripts
+        directories that leads outside the env (an install would write through it)."""
+        bounds = scheme.bounds()
+        links = [
+            Unsafe(link, link, real, OUTSIDE) for link, real in bounds.links_out(scheme.guarded)
+        ]
+        found = [problem for dist in self for problem in dist.problems(scheme, bounds)]
+        return (*found, *links)
 
     def versions(self) -> dict[str, str]:
         """Normalised name -> installed version: what the planner compares with the lock."""
@@ -120,6 +238,34 @@ def split_dist_info(name: str) -> tuple[NormalizedName, str] | None:
     if not sep or not dist:
         return None
     return _canonical(dist), version
+
+
+def split_egg_info(path: Path) -> tuple[NormalizedName, str] | None:
+    """`Name-1.0-py3.11.egg-info` (a directory or a file) -> ("name", "1.0"); a name without a
+    version takes it from PKG-INFO. None for anything else."""
+    name = path.name
+    if not name.endswith(EGG_INFO):
+        return None
+    parts = name[: -len(EGG_INFO)].split("-")
+    version = parts[1] if len(parts) > 1 else None
+    if version is None:
+        metadata = path / "PKG-INFO" if path.is_dir() else path
+        version = next(
+            (line[8:].strip() for line in _lines(metadata) if line.startswith("Version:")), None
+        )
+    if not parts[0] or not version:
+        return None
+    return _canonical(parts[0]), version
+
+
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a small text file, stripped; [] when missing or unreadable."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            text = handle.read(1 << 20)
+    except OSError:
+        return []
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _canonical(name: str) -> NormalizedName:

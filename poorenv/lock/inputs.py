@@ -1,0 +1,68 @@
+"""What a lock is made from, and when it is stale: the input hash of poorenv.toml and the
+requirements files, and `stale_reason`. The index settings the tools get are `index.py`'s."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from poorenv.lock.lockfile import LOCK_NAME, Lock
+from poorenv.redact import redact
+
+if TYPE_CHECKING:
+    from poorenv.config import Config
+    from poorenv.discover.interpreter import Interpreter
+
+
+def input_hash(config: Config) -> str:
+    """What the lock was made from: requirements, constraints, index, seed, interpreter request.
+
+    File contents count, not their modification times, and so do the files they include.
+    Credentials in index URLs do not count, so rotating a password does not make the lock
+    stale. A requirements line poorenv cannot lock is a ConfigError here (reqfile.py).
+    """
+    from poorenv.lock.reqfile import read_inputs
+
+    read = read_inputs(config.file, config.requirement_files, config.constraint_files)
+    digests = {(os.path.realpath(f.path), f.constraint): f.content for f in read}
+
+    def entry(path: Path, constraint: bool) -> list[str]:
+        content = digests[(os.path.realpath(path), constraint)]
+        return [os.path.relpath(path, config.project_dir), hashlib.sha256(content).hexdigest()]
+
+    index = config.index
+    inputs: dict[str, Any] = {
+        "python": config.python,
+        "seed": sorted(config.seed),
+        "packages": list(config.packages),
+        "files": [entry(path, False) for path in config.requirement_files],
+        "constraints": [entry(path, True) for path in config.constraint_files],
+        "index": {
+            "url": redact(index.url or ""),
+            "extra-urls": [redact(u) for u in index.extra_urls],
+            "find-links": [redact(u) for u in index.find_links],
+            "no-index": index.no_index,
+        },
+    }
+    included = [entry(f.path, f.constraint) for f in read if not f.listed]
+    if included:  # only then: locks of projects without includes keep their hash
+        inputs["included"] = included
+    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | None:
+    """Why `lock` cannot be used as it is for `config` on `base`; None when it can."""
+    if lock is None:
+        return f"{LOCK_NAME} is missing"
+    mismatch = lock.interpreter.mismatch(base)
+    if mismatch:
+        return f"{LOCK_NAME} is for another interpreter: {mismatch}"
+    if lock.input_hash != input_hash(config):
+        return (
+            f"{LOCK_NAME} is stale: poorenv.toml or a requirements file changed since it was made"
+        )
+    return None
