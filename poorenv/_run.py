@@ -27,6 +27,8 @@ from poorenv.redact import redact, redact_argv
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 10  # lines of a failed tool's output that a ToolError carries
+BUILD_LINES = 6  # lines of a failed build's own output that an error shows
+NEAREST_VERSIONS = 5  # versions kept of pip's "(from versions: ...)" list
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ class ToolError(PoorenvError):
 
     `detail` is the tool's own line about what went wrong (or the OS's reason it could not
     start, or the timeout); `returncode` is None when it did not start or was stopped;
-    `tail` holds the last lines of its output.
+    `tail` holds the last lines of its output; `details`, the last lines of a failed package
+    build's own output when pip reported one (shown after the hint).
     """
 
     def __init__(
@@ -67,7 +70,7 @@ class ToolError(PoorenvError):
         timed_out: bool = False,
         tail: Sequence[str] = (),
     ) -> None:
-        super().__init__(message or f"{what}: {detail}")
+        super().__init__(message or f"{what}: {detail}", details=build_output("\n".join(tail)))
         self.what = what
         self.detail = detail
         self.returncode = returncode
@@ -115,7 +118,7 @@ def run(
                 what,
                 last_error_line(output),
                 returncode=result.returncode,
-                tail=_tail(result.stdout, result.stderr),
+                tail=_tail(result.stdout, result.stderr, build=True),
             )
     return result
 
@@ -150,11 +153,122 @@ def _log_output(what: str, stdout: str, stderr: str) -> None:
     log.debug("%s: the tool said:\n%s", what, redact(text) or "(nothing)")
 
 
-def _tail(stdout: str, stderr: str) -> tuple[str, ...]:
-    """The last non-empty lines of stderr (of stdout when stderr is empty), redacted."""
+def _tail(stdout: str, stderr: str, build: bool = False) -> tuple[str, ...]:
+    """The last non-empty lines of stderr (of stdout when stderr is empty), redacted; with
+    `build`, a failed build's whole report is kept (`build_output` reads it)."""
     output = stderr if stderr.strip() else stdout
     lines = [redact(line.rstrip()) for line in output.splitlines() if line.strip()]
-    return tuple(lines[-TAIL_LINES:])
+    start = len(lines) - TAIL_LINES
+    if build:
+        marks = [i for i, line in enumerate(lines) if _BUILD_OUTPUT.match(line.strip())]
+        start = min([start, *marks[-1:]])
+    return tuple(lines[max(start, 0) :])
+
+
+# pip's report of a failed build (setup.py, a PEP 517 backend):
+#   error: subprocess-exited-with-error
+#   \u00d7 Getting requirements to build wheel did not run successfully.
+#   │ exit code: 1
+#   ╰─> [4 lines of output]
+#       ...the backend's own output...
+#       [end of output]
+#   note: This error originates from a subprocess, and is likely not a problem with pip.
+_BUILD_START = "╰─>"
+_BUILD_ENDS = ("[end of output]", "note: This error originates from a subprocess")
+_BUILD_OUTPUT = re.compile(r"^╰─> \[\d+ lines? of output\]")
+_STEP = "\u00d7 "  # the multiplication sign pip marks the failed step with
+
+
+def build_output(text: str) -> tuple[str, ...]:
+    """The last lines of the build's own output in pip's report of a failed build, redacted
+    (the last report when there are several); () when `text` holds none."""
+    lines = text.splitlines()
+    # "╰─> [N lines of output]" opens a build's output; "╰─> alpha" lists what failed
+    starts = [i for i, line in enumerate(lines) if _BUILD_OUTPUT.match(line.strip())]
+    if not starts:
+        return ()
+    own: list[str] = []
+    for line in lines[starts[-1] + 1 :]:
+        if line.strip().startswith(_BUILD_ENDS):
+            break
+        if line.strip():
+            own.append(redact(line.strip()))
+    return tuple(own[-BUILD_LINES:])
+
+
+def _outside_builds(lines: Sequence[str]) -> list[str]:
+    """`lines` without the builds' own output that pip's reports of failed builds quote."""
+    kept: list[str] = []
+    inside = False
+    for line in lines:
+        if _BUILD_OUTPUT.match(line.strip()):
+            inside = True
+        elif inside and line.strip().startswith(_BUILD_ENDS):
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return kept
+
+
+_ERROR_CODE = re.compile(r"^[a-z]+(?:-[a-z]+)+$")
+
+
+def _failed_step(lines: Sequence[str]) -> str | None:
+    """pip's line naming the failed step of a build, without its mark, and what failed when
+    pip lists it on one line ("... projects: alpha")."""
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith(_STEP):
+            step = lines[i][len(_STEP) :].strip()
+            after = [line.strip() for line in lines[i + 1 : i + 3]]
+            named = [
+                line[len(_BUILD_START) :].strip() for line in after if line.startswith(_BUILD_START)
+            ]
+            if named and named[0] and not named[0].startswith("["):
+                return f"{step}: {named[0]}"
+            return step
+    return None
+
+
+_VERSIONS = re.compile(r"\(from versions: ([^)]*)\)")
+_ASKED = re.compile(r"requirement (\S+)")
+
+
+def nearest_versions(line: str) -> str:
+    """`line` with pip's "(from versions: ...)" list cut to the NEAREST_VERSIONS versions
+    nearest to the one asked for (the newest when none is named), the rest counted."""
+    match = _VERSIONS.search(line)
+    if match is None:
+        return line
+    found = [v.strip() for v in match.group(1).split(",") if v.strip()]
+    if len(found) <= NEAREST_VERSIONS:
+        return line
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    def key(text: str) -> tuple[int, Version | str]:
+        try:
+            return (1, Version(text))
+        except InvalidVersion:
+            return (0, text)
+
+    centre = len(found)
+    asked = _ASKED.search(line[: match.start()])
+    try:
+        pins = [s.version for s in Requirement(asked.group(1)).specifier] if asked else []
+        wanted = key(pins[0]) if pins else None
+    except (InvalidRequirement, InvalidVersion, TypeError):
+        wanted = None
+    if wanted is not None and wanted[0]:
+        centre = sum(1 for v in found if key(v) < wanted)
+    start = max(0, min(centre - NEAREST_VERSIONS // 2, len(found) - NEAREST_VERSIONS))
+    kept = found[start : start + NEAREST_VERSIONS]
+    shown = ", ".join(kept)
+    if start:
+        shown = f"... {start} older, {shown}"
+    newer = len(found) - start - len(kept)
+    if newer:
+        shown = f"{shown}, ... {newer} newer"
+    return f"{line[: match.start()]}(from versions: {shown}){line[match.end() :]}"
 
 
 _EXCEPTION_LINE = re.compile(
@@ -165,13 +279,17 @@ _EXCEPTION_LINE = re.compile(
 def last_error_line(text: str) -> str:
     """The one line of a tool's output that says what went wrong, redacted.
 
-    The last `ERROR:`/`error:` line (without that prefix), else the message of the last
-    `...Error: message` exception line, else the last line.
+    The last `ERROR:`/`error:` line (without that prefix; for a failed build, pip's line
+    naming the step that failed), else the message of the last `...Error: message` exception
+    line, else the last line. A long list of available versions is cut to the nearest.
     """
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in _outside_builds(text.splitlines()) if line.strip()]
     for line in reversed(lines):
         if line.startswith(("ERROR: ", "error: ")):
-            return redact(line.split(": ", 1)[1])
+            said = line.split(": ", 1)[1]
+            if _ERROR_CODE.match(said):  # "subprocess-exited-with-error": the step says more
+                said = _failed_step(lines) or said
+            return redact(nearest_versions(said))
     for line in reversed(lines):
         match = _EXCEPTION_LINE.match(line)
         if match:

@@ -302,7 +302,11 @@ class _Where:
                 raise self.error(table, key, "missing", hint='for example python = "3.12"')
             return None
         if not isinstance(value, str):
-            raise self.error(table, key, f"expected a string, got {_type_name(value)}")
+            hint = None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                hint = f'quote it: {key} = "{value}"; unquoted, TOML reads a number'
+                hint += " (and 3.10 as 3.1)" if isinstance(value, float) else ""
+            raise self.error(table, key, f"expected a string, got {_type_name(value)}", hint=hint)
         if text:
             self.printable(value, table, key)
         return value

@@ -8,14 +8,18 @@ EXIT_ERROR = 2  # bad input, refused operation, failed step
 
 
 class PoorenvError(Exception):
-    """An error meant for the user: a one-line message and an optional hint."""
+    """An error meant for the user: a one-line message, an optional hint, and optional
+    `details`: lines a tool wrote (already redacted), shown indented after the hint."""
 
     exit_code = EXIT_ERROR
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, details: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details
 
 
 class ConfigError(PoorenvError):

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from poorenv import cache
 from poorenv.config import Config
@@ -31,6 +31,9 @@ from poorenv.report import Reporter
 from poorenv.state import fastpath
 from poorenv.state.env import EnvState, library_files, read_env
 from poorenv.state.record import BaseFingerprint
+
+if TYPE_CHECKING:
+    from poorenv.apply.installers import Installer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,20 @@ class LockStatus:
 
     lock: Lock | None
     problem: str | None  # None: the lock matches poorenv.toml and the base
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a sync would do: the plan against the lock it would use, and that lock.
+
+    `new_lock` is `old_lock` when no resolution is needed; otherwise a resolution made in
+    memory (poorenv.lock not written), and `plan.lock_problem` says why it was needed."""
+
+    plan: Plan
+    old_lock: Lock | None
+    new_lock: Lock
+    resolved: bool
+    installed: dict[str, str]  # the env's distributions as found: name -> version
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,46 @@ class Project:
         state = state or self.read_state()
         return planner.plan(self.layout, self.base, state, usable, status.problem)
 
+    def lock_to_use(
+        self, mode: LockMode, upgrade: bool, upgrade_packages: tuple[str, ...]
+    ) -> tuple[LockStatus, bool]:
+        """poorenv.lock as read, and whether `mode` has it resolved anew first; the refusals
+        of --locked and --frozen. `sync` and `preview` both decide here, so they cannot differ."""
+        if mode is LockMode.FROZEN:
+            require_lock(self.lock_path)
+        status = self.lock_status(frozen=mode is LockMode.FROZEN)
+        if mode is LockMode.FROZEN and status.problem:
+            raise LockError(status.problem, hint="run `poorenv lock`")
+        needed = mode is not LockMode.FROZEN and bool(status.problem or upgrade or upgrade_packages)
+        if needed and mode is LockMode.LOCKED:
+            raise LockError(
+                f"{status.problem or 'an upgrade needs a new lock'} (--locked)",
+                hint="run `poorenv lock` and commit poorenv.lock",
+            )
+        return status, needed
+
+    def preview(
+        self,
+        mode: LockMode = LockMode.AUTO,
+        upgrade: bool = False,
+        upgrade_packages: tuple[str, ...] = (),
+        reporter: Reporter | None = None,
+    ) -> Preview:
+        """What `sync` with these options would do, resolving in memory when it would resolve:
+        nothing is written, not even poorenv.lock."""
+        status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
+        old = status.lock
+        if needed:
+            with (reporter or Reporter()).step("resolving with pip-compile"):
+                new = self._resolve(upgrade, upgrade_packages, old, write=False)
+        elif old is None:  # pragma: no cover - lock_to_use refused or resolves
+            raise LockError(f"{self.lock_path}: missing")
+        else:
+            new = old
+        state = self.read_state()
+        plan = planner.plan(self.layout, self.base, state, new, status.problem)
+        return Preview(plan, old, new, needed, state.distributions if state.exists else {})
+
     def lock(
         self, upgrade: bool = False, upgrade_packages: tuple[str, ...] = ()
     ) -> tuple[Lock | None, Lock]:
@@ -118,12 +175,15 @@ class Project:
                 old = None
             return old, self._resolve(upgrade, upgrade_packages, old)
 
-    def _resolve(self, upgrade: bool, upgrade_packages: tuple[str, ...], old: Lock | None) -> Lock:
+    def _resolve(
+        self, upgrade: bool, upgrade_packages: tuple[str, ...], old: Lock | None, write: bool = True
+    ) -> Lock:
         from poorenv.lock.lockfile import write_lock
         from poorenv.lock.resolver import resolve
 
         new = resolve(self.config, self.base, old, upgrade, upgrade_packages)
-        write_lock(self.lock_path, new)
+        if write:
+            write_lock(self.lock_path, new)
         return new
 
     def sync(
@@ -135,27 +195,16 @@ class Project:
         reporter: Reporter | None = None,
     ) -> SyncResult:
         """Make the env match poorenv.lock, resolving it first as `mode` allows."""
-        from poorenv.apply.applier import Applier
         from poorenv.apply.installers import make_installer
-        from poorenv.envdir import EnvDir
 
         reporter = reporter or Reporter()
         chosen = make_installer(  # a missing uv fails here, before anything changes
             installer or self.config.installer, self.layout.exe, self.base, self.index_environ()
         )
         with env_lock(self.env, reporter):
-            if mode is LockMode.FROZEN:
-                require_lock(self.lock_path)
-            status = self.lock_status(frozen=mode is LockMode.FROZEN)
+            status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
             old = status.lock
-            if mode is LockMode.FROZEN and status.problem:
-                raise LockError(status.problem, hint="run `poorenv lock`")
-            if mode is not LockMode.FROZEN and (status.problem or upgrade or upgrade_packages):
-                if mode is LockMode.LOCKED:
-                    raise LockError(
-                        f"{status.problem or 'an upgrade needs a new lock'} (--locked)",
-                        hint="run `poorenv lock` and commit poorenv.lock",
-                    )
+            if needed:
                 with reporter.step("resolving with pip-compile"):
                     new = self._resolve(upgrade, upgrade_packages, old)
                 reporter.relocked(old, new)
@@ -170,21 +219,32 @@ class Project:
             )
             state = self.read_state()
             current = planner.plan(self.layout, self.base, state, lock)
-            applier = Applier(
-                EnvDir(self.env),
-                chosen,
-                reporter,
-                stamp=lambda: self._stamp(fresh),
-                scheme=self.layout.scheme,
-            )
-            done = applier.apply(current)
-            if (
-                current.is_empty()
-                and state.record is not None
-                and not fastpath.matches(state.stamp, self.config.python, self._config_text())
-            ):
-                applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
+            done = self.carry_out(current, state, chosen, reporter, fresh)
         return SyncResult(current, done, old, lock)
+
+    def carry_out(
+        self, plan: Plan, state: EnvState, installer: Installer, reporter: Reporter, fresh: bool
+    ) -> list[Action]:
+        """Apply `plan` (made from `state`, under the env's lock) and keep the no-op stamp
+        true; `fresh`: the lock matches poorenv.toml."""
+        from poorenv.apply.applier import Applier
+        from poorenv.envdir import EnvDir
+
+        applier = Applier(
+            EnvDir(self.env),
+            installer,
+            reporter,
+            stamp=lambda: self._stamp(fresh),
+            scheme=self.layout.scheme,
+        )
+        done = applier.apply(plan)
+        if (
+            plan.is_empty()
+            and state.record is not None
+            and not fastpath.matches(state.stamp, self.config.python, self._config_text())
+        ):
+            applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
+        return done
 
     def index_environ(self) -> dict[str, str]:
         """`[index]` as the variables pip, pip-compile and uv read (may hold credentials)."""

@@ -162,9 +162,11 @@ def test_no_match(machine: Machine) -> None:
     machine.install_all()
     with pytest.raises(InterpreterError) as info:
         machine.find("3.99")
-    assert info.value.message == (
-        "no CPython matching '3.99' found on PATH, in pyenv or the system locations"
+    assert info.value.message.startswith(
+        "no CPython matching '3.99' found on PATH, in pyenv or the system locations; found: "
+        "3.8.18, 3.9.18, 3.10.13, "
     )
+    assert info.value.message.endswith(", 3.13.0")  # the versions found, oldest first
     assert info.value.hint is not None
     assert "pyenv install" in info.value.hint
 

@@ -155,8 +155,9 @@ def test_doctor_finds_a_replaced_base_executable(tmp_path: Path) -> None:
 def test_doctor_without_an_env_says_so(tmp_path: Path) -> None:
     write_config(tmp_path, HERE_PYTHON)
     result = poorenv("doctor", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "no-env" in result.stdout and "fix: run `poorenv sync`" in result.stdout
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {tmp_path / '.poorenv'}: no env here yet\n")
+    assert "run `poorenv sync`" in result.stderr and not result.stdout
 
 
 # --- JSON output ---------------------------------------------------------------------------------
@@ -169,6 +170,8 @@ def test_json_output_of_every_command_validates_against_the_schema(tmp_path: Pat
     assert not plan["in_sync"]
     assert all(a["reason"] and a["summary"] for a in plan["actions"])
     valid(ok(run(project, "sync", "--dry-run", "--json")).stdout, "sync")
+    ok(run(project, "plan", "-o", "plan.json"))
+    valid((project / "plan.json").read_text(), "plan")
     check = run(project, "check", "--json")
     assert check.returncode == 1
     assert valid(check.stdout, "check")["reasons"]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from poorenv import paths
-from poorenv._run import Result, ToolError, last_error_line, run
+from poorenv._run import BUILD_LINES, Result, ToolError, build_output, last_error_line, run
 from poorenv.apply import pipwheel
 from poorenv.errors import ApplyError, os_hint
 from poorenv.index import uv_flags
@@ -201,7 +201,9 @@ def pip_failure(what: str, stderr: str) -> InstallerError:
             if line.startswith("    ") and "==" in line
         ]
         return _hash_mismatch(what, culprits)
-    return _failure(what, last_error_line(stderr) if stderr.strip() else _NO_OUTPUT)
+    failure = _failure(what, last_error_line(stderr) if stderr.strip() else _NO_OUTPUT)
+    failure.details = build_output(stderr)  # a failed sdist build's own last lines
+    return failure
 
 
 def uv_failure(what: str, stderr: str) -> InstallerError:
@@ -214,7 +216,25 @@ def uv_failure(what: str, stderr: str) -> InstallerError:
     for prefix in ("error: ", "Caused by: "):
         if detail.startswith(prefix):
             detail = detail[len(prefix) :]
-    return _failure(what, redact(detail))
+    failure = _failure(what, redact(detail))
+    failure.details = _uv_build_output(stderr)
+    return failure
+
+
+def _uv_build_output(stderr: str) -> tuple[str, ...]:
+    """The last lines of a failed build's own output, as uv quotes it under `[stdout]` and
+    `[stderr]` (indented), redacted."""
+    lines = stderr.splitlines()
+    marks = [i for i, line in enumerate(lines) if line.strip() in ("[stdout]", "[stderr]")]
+    if not marks:
+        return ()
+    own = []
+    for line in lines[marks[0] + 1 :]:
+        if line.strip() and not line.startswith(" "):
+            break
+        if line.strip() and line.strip() not in ("[stdout]", "[stderr]"):
+            own.append(redact(line.strip()))
+    return tuple(own[-BUILD_LINES:])
 
 
 def _hash_mismatch(what: str, culprits: list[str]) -> InstallerError:

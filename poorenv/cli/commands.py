@@ -42,11 +42,65 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    plan = _project().plan()
+    return _preview(args, "plan")
+
+
+def _preview(args: argparse.Namespace, command: str) -> int:
+    """`plan` and `sync --dry-run`: what a sync would do, resolving in memory if it would."""
+    from poorenv.plan.saved import preview_json, render_preview
+    from poorenv.project import LockMode
+
+    project = _project()
+    if command == "sync":
+        say(args, f"base: {project.base.describe()}")
+    locked, frozen = getattr(args, "locked", False), getattr(args, "frozen", False)
+    mode = LockMode.LOCKED if locked else LockMode.FROZEN if frozen else LockMode.AUTO
+    preview = project.preview(
+        mode,
+        getattr(args, "upgrade", False),
+        tuple(getattr(args, "upgrade_package", ())),
+        reporter=CliReporter(args),
+    )
+    output = getattr(args, "output", None)
+    if output is not None:
+        import json
+
+        from poorenv._fs import atomic_write
+        from poorenv.plan.saved import saved_plan
+
+        try:
+            atomic_write(output, json.dumps(saved_plan(project, preview), indent=2) + "\n")
+        except OSError as exc:
+            raise ConfigError(f"-o {output}: {exc.strerror}") from None
+        say(args, f"wrote {output}")
     if args.json:
-        print_json("plan", plan.to_json())
+        extra = {"dry_run": True} if command == "sync" else {}
+        print_json(command, {**preview_json(preview), **extra})
+    elif output is None or not args.quiet:
+        print(render_preview(preview))
+    return EXIT_OK
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from poorenv.apply.installers import make_installer
+    from poorenv.plan.saved import apply_plan_file
+
+    project = _project()
+    chosen = make_installer(
+        args.installer or project.config.installer,
+        project.layout.exe,
+        project.base,
+        project.index_environ(),
+    )
+    done = apply_plan_file(project, args.file, chosen, CliReporter(args, project.lock_path))
+    if args.json:
+        print_json(
+            "sync",
+            {"env": str(project.env), "in_sync": True, "fast_path": False, "changed": bool(done),
+             "actions": [a.to_json() for a in done], "lock_changes": []},
+        )  # fmt: skip
     else:
-        print(plan.render())
+        say(args, f"{project.env}: applied {args.file} ({len(done)} action(s))")
     return EXIT_OK
 
 
@@ -86,15 +140,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     from poorenv.lock.lockfile import lock_changes
     from poorenv.project import LockMode
 
+    if args.dry_run:
+        return _preview(args, "sync")
     project = _project()
     say(args, f"base: {project.base.describe()}")
-    if args.dry_run:
-        plan = project.plan(project.lock_status(frozen=args.frozen))
-        if args.json:
-            print_json("sync", {"env": str(plan.env), "dry_run": True, **plan.to_json()})
-        else:
-            print(plan.render())
-        return EXIT_OK
     mode = LockMode.LOCKED if args.locked else LockMode.FROZEN if args.frozen else LockMode.AUTO
     result = project.sync(
         mode,
@@ -156,7 +205,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         from poorenv.lock.lockfile import lock_path, require_lock
 
-        text = require_lock(lock_path(_config())).to_requirements()
+        config = _config()
+        _inputs_read(config)
+        text = require_lock(lock_path(config)).to_requirements()
     if args.output is None:
         print(text, end="")
         return EXIT_OK
@@ -168,11 +219,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _inputs_read(config: Config) -> None:
+    """A ConfigError when a requirements or constraints file poorenv.toml names cannot be read
+    (for the commands that otherwise read only the lock)."""
+    from poorenv.lock.reqfile import read_inputs
+
+    read_inputs(config.file, config.requirement_files, config.constraint_files)
+
+
+def _built(env: Path) -> None:
+    """An EnvError when nothing stands at `env` yet: the env is not built."""
+    from poorenv.envdir import env_exists
+
+    if not env_exists(env):
+        raise EnvError(f"{env}: no env here yet", hint="run `poorenv sync` to build it")
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from poorenv.doctor import examine
     from poorenv.lock.lockfile import read_lock
 
     project = _project()
+    _inputs_read(project.config)
+    _built(project.env)
     try:
         lock = read_lock(project.lock_path)
     except LockError:
@@ -243,6 +312,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
         )
+    _built(config.env_path)
     print(code(config.env_path, shell, config.env_prompt), end="")
     return EXIT_OK
 

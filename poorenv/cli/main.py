@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None, stamp_checked: bool = False) -> int:
     except PoorenvError as exc:
         if args.debug:
             raise
-        error(exc.message, exc.hint)
+        error(exc.message, exc.hint, exc.details)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted; run `poorenv sync` again to finish", file=sys.stderr)
@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="poorenv",
         description="Build PYTHONHOME-style Python environments from poorenv.toml.",
+        epilog="example:\n  poorenv init requests && poorenv lock && poorenv sync\n\n"
+        "`poorenv COMMAND --help` describes each command, with an example.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"poorenv {__version__}")
@@ -103,7 +106,20 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plan", parents=[common], help="print what sync would do")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument(
+        "-o", "--output", type=Path, metavar="FILE",
+        help="also save the plan, with a fingerprint of its inputs, for `poorenv apply FILE`",
+    )  # fmt: skip
     p.set_defaults(func=commands.cmd_plan)
+
+    p = sub.add_parser(
+        "apply", parents=[common],
+        help="carry out a plan saved by `plan -o FILE`; refuse if anything changed since",
+    )  # fmt: skip
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    p.add_argument("--installer", choices=("pip", "uv"), default=None)
+    p.set_defaults(func=commands.cmd_apply)
 
     p = sub.add_parser("lock", parents=[common], help="resolve poorenv.lock for the env's Python")
     _upgrade_options(p)
@@ -171,7 +187,34 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("remove", parents=[common], help="delete the env (only one poorenv made)")
     p.set_defaults(func=commands.cmd_remove)
+    for name, command in sub.choices.items():
+        _describe(command, sub, name)
     return parser
+
+
+# One example per command, shown by `poorenv COMMAND --help`.
+EXAMPLES = {
+    "init": "poorenv init --python 3.12 requests 'flask>=3'",
+    "plan": "poorenv plan            # what `sync` would do, nothing changed",
+    "lock": "poorenv lock -P requests   # resolve requests anew, keep the other pins",
+    "sync": "poorenv sync --locked   # in CI: fail if poorenv.lock is stale",
+    "export": "poorenv export --format requirements -o requirements.txt",
+    "check": "poorenv check || poorenv sync",
+    "doctor": "poorenv doctor --json",
+    "info": "poorenv info",
+    "cache-key": "poorenv cache-key       # e.g. the key of a CI cache of .poorenv",
+    "run": "poorenv run -- python -m pytest",
+    "activate": 'eval "$(poorenv activate)"   # `deactivate` undoes it',
+    "remove": "poorenv remove",
+}
+
+
+def _describe(command: argparse.ArgumentParser, sub: Any, name: str) -> None:
+    """`poorenv COMMAND --help`: the command's one-line help as description, and its example."""
+    summary = next(a.help for a in sub._choices_actions if a.dest == name)
+    command.description = f"{summary[0].upper()}{summary[1:]}." if summary else None
+    command.epilog = f"example:\n  {EXAMPLES[name]}"
+    command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
 def _upgrade_options(p: argparse.ArgumentParser) -> None:

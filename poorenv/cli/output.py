@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,13 +29,16 @@ def warn(text: str) -> None:
     print(f"warning: {text}", file=sys.stderr)
 
 
-def error(message: str, hint: str | None = None) -> None:
+def error(message: str, hint: str | None = None, details: Sequence[str] = ()) -> None:
+    """One `error:` line, a `hint:` line, then `details` (a tool's own lines) indented."""
     from poorenv.cli.progress import color
 
     red, yellow, reset = ("\033[31m", "\033[33m", "\033[0m") if color() else ("", "", "")
     print(f"{red}error:{reset} {message}", file=sys.stderr)
     if hint:
         print(f"{yellow}hint:{reset} {hint}", file=sys.stderr)
+    for line in details:
+        print(f"    {line}", file=sys.stderr)
 
 
 def print_json(command: str, payload: dict[str, Any]) -> None:

@@ -43,13 +43,16 @@ def find_interpreter(request: str, base_dir: Path, probe: Prober | None = None) 
     matches = _matcher(request)
     found: list[Interpreter] = []
     seen: set[str] = set()
+    versions: set[str] = set()  # of every interpreter seen, for the error when none matches
     for candidate, guess in _candidates(request):
         if guess is not None and not matches(guess, partial=True):
+            versions.add(guess)
             continue
         try:
             facts = run_probe(candidate)
         except InterpreterError:
             continue
+        versions.add(facts.version)
         if facts.executable in seen or not matches(facts.version, partial=False):
             continue
         if is_env(facts.base_prefix):
@@ -58,11 +61,26 @@ def find_interpreter(request: str, base_dir: Path, probe: Prober | None = None) 
         found.append(facts)
     if not found:
         raise InterpreterError(
-            f"no CPython matching {request!r} found on PATH, in pyenv or the system locations",
+            f"no CPython matching {request!r} found on PATH, in pyenv or the system locations"
+            + found_versions(versions),
             hint='install one (e.g. `pyenv install 3.12`) or set python = "/path/to/python3.X"',
         )
     # Newest release first; among equals, the first place searched wins.
     return max(found, key=lambda f: f.version_tuple)
+
+
+def found_versions(versions: set[str]) -> str:
+    """ "; found: 3.9.18, 3.11.7, 3.12", oldest first ("" when none was found)."""
+
+    def key(version: str) -> tuple[int, ...]:
+        return tuple(int(p) if p.isdigit() else -1 for p in version.split("."))
+
+    if not versions:
+        return "; found none"
+    ordered = sorted(versions, key=key)
+    # "3.11" (a name's guess) and "3.11.7" (probed) are one interpreter line: keep the longer
+    ordered = [v for v in ordered if not any(o.startswith(v + ".") for o in ordered)]
+    return "; found: " + ", ".join(ordered)
 
 
 def _matcher(request: str) -> Any:

@@ -72,6 +72,7 @@ class InputFile:
     listed: bool  # named in poorenv.toml, not only included by another file
     content: bytes
     requirements: tuple[str, ...]  # PEP 508, as `packaging` writes them
+    lines: tuple[int, ...] = ()  # the line each requirement is on (its first physical line)
 
 
 def read_inputs(
@@ -175,11 +176,13 @@ class _Reader:
         self.seen.add((real, constraint))
         content = self._content(path, stack)
         requirements: list[str] = []
+        numbers: list[int] = []
         for number, line in logical_lines(content.decode("utf-8-sig")):
             try:
                 include = _include(line)
                 if include is None:
                     requirements.append(_requirement_line(line))
+                    numbers.append(number)
                     continue
             except Refusal as exc:
                 raise ConfigError(f"{path}:{number}: {exc.problem}", hint=exc.hint) from None
@@ -187,7 +190,9 @@ class _Reader:
             self.read(path.parent / target, nested, (*stack, (path, number)))
         # Appended after its includes; the order only has to be stable for the input hash.
         self.done.append(
-            InputFile(path, constraint, real in self.listed, content, tuple(requirements))
+            InputFile(
+                path, constraint, real in self.listed, content, tuple(requirements), tuple(numbers)
+            )
         )
 
     def _content(self, path: Path, stack: tuple[tuple[Path, int], ...]) -> bytes:

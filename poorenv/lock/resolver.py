@@ -27,6 +27,7 @@ from poorenv.index import index_environ
 from poorenv.lock.grammar import FieldError, shown
 from poorenv.lock.inputs import input_hash
 from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter
+from poorenv.lock.origins import Origins, check_upgrade_names
 from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
 
 if TYPE_CHECKING:
@@ -56,9 +57,16 @@ def resolve(
     # stale, never fresh.
     hashed = input_hash(config)
     files = read_inputs(config.file, config.requirement_files, config.constraint_files)
-    inputs = [requirement(spec) for spec in config.packages] + list(config.seed)
-    inputs += [spec for f in files if not f.constraint for spec in f.requirements]
-    constraints = [spec for f in files if f.constraint for spec in f.requirements]
+    origins = Origins(config.project_dir)
+    origins.add_setting(
+        config.file, "[requirements] packages", [requirement(spec) for spec in config.packages]
+    )
+    origins.add_setting(config.file, "[env] seed", config.seed)
+    origins.add_files(files)
+    inputs, constraints = origins.lines(), origins.lines(constraint=True)
+    if upgrade_packages:
+        locked = [p.name for p in previous.packages] if previous is not None else []
+        check_upgrade_names(upgrade_packages, inputs, locked, config.file)
     try:
         interpreter = LockInterpreter.of(base)
     except FieldError as exc:
@@ -101,8 +109,9 @@ def resolve(
         except ToolError as exc:
             raise LockError(
                 f"resolving {config.file.name} for {base.implementation} {base.xy} failed: "
-                + exc.detail,
+                + origins.rewrite(exc.detail, source, Path(tmp, CONSTRAINTS)),
                 hint="check the requirements and the index settings; --debug shows pip's output",
+                details=exc.details,
             ) from None
         packages = parse_requirements(output.read_text(encoding="utf-8"))
     return Lock(hashed, interpreter, tuple(packages))
