@@ -196,6 +196,7 @@ def _parser() -> argparse.ArgumentParser:
 EXAMPLES = {
     "init": "poorenv init --python 3.12 requests 'flask>=3'",
     "plan": "poorenv plan            # what `sync` would do, nothing changed",
+    "apply": "poorenv plan -o plan.json && poorenv apply plan.json   # exactly what was reviewed",
     "lock": "poorenv lock -P requests   # resolve requests anew, keep the other pins",
     "sync": "poorenv sync --locked   # in CI: fail if poorenv.lock is stale",
     "export": "poorenv export --format requirements -o requirements.txt",
