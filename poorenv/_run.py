@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from poorenv import paths
+from poorenv import cache, paths
 from poorenv.errors import PoorenvError
 from poorenv.redact import redact, redact_argv
 
@@ -98,6 +98,7 @@ def run(
     shown = redact_argv(words)
     log.info("running %s", shlex.join(shown))
     environ = paths.clean_environ() if env is None else dict(env)
+    environ.update(cache.children_environ())  # only while the run uses a temporary cache
     try:
         result = _spawn(words, environ, None if cwd is None else str(cwd), input, timeout)
     except TimedOut as exc:

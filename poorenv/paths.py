@@ -79,7 +79,8 @@ _PYTHON_VARIABLES = (
 
 
 def cache_dir() -> Path:
-    """poorenv's own cache (probe answers, seed wheels); like pip's cache, never inside an env."""
+    """Where poorenv's cache is configured to be (POORENV_CACHE_DIR, XDG_CACHE_HOME, ~/.cache);
+    like pip's cache, never inside an env. `poorenv.cache.root()` decides whether it is used."""
     from pathlib import Path
 
     explicit = os.environ.get("POORENV_CACHE_DIR")

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from poorenv import cache
 from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ConfigError, EnvError, LockError
 from poorenv.lock.inputs import stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
-from poorenv.paths import cache_dir, lock_timeout, unusable_cache
+from poorenv.paths import lock_timeout, unusable_cache
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
 from poorenv.plan.layout import Layout, build_layout
@@ -198,7 +199,7 @@ class Project:
 
         reporter = reporter or Reporter()
         chosen = make_installer(  # a missing uv fails here, before anything changes
-            installer or self.config.installer, self.layout.exe, self.base, self.index_args()
+            installer or self.config.installer, self.layout.exe, self.base, self.index_environ()
         )
         with env_lock(self.env, reporter):
             status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
@@ -245,10 +246,11 @@ class Project:
             applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
         return done
 
-    def index_args(self) -> tuple[str, ...]:
-        from poorenv.lock.inputs import index_arguments
+    def index_environ(self) -> dict[str, str]:
+        """`[index]` as the variables pip, pip-compile and uv read (may hold credentials)."""
+        from poorenv.index import index_environ
 
-        return tuple(index_arguments(self.config.index, self.config.project_dir))
+        return index_environ(self.config.index, self.config.project_dir)
 
     def cache_key(self, lock: Lock) -> str:
         """A key for CI caches of the env: the lock, the base, the platform, poorenv's version.
@@ -297,7 +299,7 @@ class Project:
                 "problem": stale_reason(lock, config, base),
             },
             "installer": config.installer,
-            "cache_dir": str(cache_dir()),
+            "cache_dir": str(cache.root()),
             "cache_key": self.cache_key(lock) if lock else None,
         }
 
@@ -313,7 +315,7 @@ class Project:
         if not self.layout.exe.exists():
             raise EnvError(f"{self.env}: no env here yet", hint="run `poorenv sync` first")
         with (reporter or Reporter()).step("asking pip where the locked files are"):
-            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_args())
+            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_environ())
         return pylock.render(status.lock, found, self.base)
 
     def _input_files(self) -> list[Path]:
@@ -356,12 +358,13 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
 
     # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
     # even for an env that does not exist yet or a sync that is then refused.
-    directory = cache_dir() / "locks"
     key = hashlib.sha256(os.fsencode(env)).hexdigest()[:24]
-    lock = FileLock(str(directory / f"{key}.lock"))
+    path = cache.directory("locks") / f"{key}.lock"
+    if not cache.trusted(path):  # another user's lock file: the temporary cache's instead
+        path = cache.directory("locks") / f"{key}.lock"
+    lock = FileLock(str(path), mode=0o600)
     timeout = lock_timeout()
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except OSError as exc:
         raise unusable_cache(exc, "the env's lock") from None

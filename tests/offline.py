@@ -48,6 +48,16 @@ def offline_project(project: Path, seed: str = '["pip"]') -> Path:
     return project
 
 
+def seeded_cache(cache: Path) -> Path:
+    """A poorenv cache of its own holding pip's wheel for HERE_PYTHON already (offline, no
+    other place has it)."""
+    seed = cache / "seed" / f"cpython-{probe(HERE_PYTHON).xy}"
+    seed.mkdir(parents=True)
+    for wheel in pipwheel.seed_wheels(probe(HERE_PYTHON), ("pip",)).values():
+        shutil.copy2(wheel, seed)
+    return cache
+
+
 def run(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return poorenv(*args, cwd=project, env=offline_env())
 

@@ -3,6 +3,7 @@ read their tool's failures, and the RECORDs the pip installer hands back."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from poorenv.apply.installers import (
     make_installer,
     requirement_name,
 )
+from poorenv.config import IndexConfig
 from poorenv.discover.interpreter import Interpreter
 from poorenv.errors import ApplyError
+from poorenv.index import index_environ
 from tests.fakes import fake_base
 
-INDEX = ("--index-url", "https://example.invalid/simple")
+SECRET_URL = "https://alice:s3cret@example.invalid/simple"  # noqa: S105 - a fake one
+INDEX = index_environ(IndexConfig(url=SECRET_URL), Path("/project"))
 LINES = (
     "alpha==1.0 \\\n    --hash=sha256:" + "a" * 64,
     'beta==2.0 ; python_version < "4" \\\n    --hash=sha256:' + "b" * 64,
@@ -109,11 +113,14 @@ class FakeTools:
     returncode: int = 0
     stderr: str = ""
     calls: list[list[str]] = field(default_factory=list)
+    envs: list[dict[str, str]] = field(default_factory=list)
     listings: list[str] = field(default_factory=list)
 
     def __call__(self, argv: list[str], env: object, cwd: object, input: object, timeout: object
                  ) -> _run.Result:  # fmt: skip
+        assert isinstance(env, dict)
         self.calls.append(argv)
+        self.envs.append(env)
         if "-r" in argv:
             self.listings.append(Path(argv[argv.index("-r") + 1]).read_text())
         return _run.Result(tuple(argv), self.returncode, "", self.stderr)
@@ -154,10 +161,12 @@ def test_pip_install_command(tools: FakeTools, python: Path) -> None:
     assert argv == [
         str(python), "PIP", "--disable-pip-version-check", "--no-input",
         "install", "--require-hashes", "--no-deps", "--no-compile", "--no-warn-script-location",
-        "--no-warn-conflicts", "--root-user-action=ignore", *INDEX, "-r", listing,
+        "--no-warn-conflicts", "--root-user-action=ignore", "-r", listing,
     ]  # fmt: skip
     assert tools.listings == ["\n".join(LINES) + "\n"]
     assert not Path(listing).exists()  # the installer's own temp file, gone again
+    assert tools.envs[0]["PIP_INDEX_URL"] == SECRET_URL  # the index, by pip's environment
+    assert "PYTHONHOME" not in tools.envs[0]  # on top of poorenv's clean environment
 
 
 def test_pip_reinstall_forces(tools: FakeTools, python: Path) -> None:
@@ -180,9 +189,11 @@ def test_uv_install_command(tools: FakeTools, python: Path) -> None:
     (argv,) = tools.calls
     assert argv == [
         "/opt/uv/bin/uv", "pip", "install", "--python", str(python), "--require-hashes",
-        "--no-deps", *INDEX, "-r", argv[-1],
+        "--no-deps", "-r", argv[-1],
     ]  # fmt: skip
     assert tools.listings == ["\n".join(LINES) + "\n"]
+    assert tools.envs[0]["UV_DEFAULT_INDEX"] == SECRET_URL  # the index, by uv's environment
+    assert "PYTHONHOME" not in tools.envs[0]
     uv(python).install(LINES, reinstall=True)
     assert "--reinstall" in tools.calls[1]
 
@@ -190,6 +201,30 @@ def test_uv_install_command(tools: FakeTools, python: Path) -> None:
 def test_uv_uninstall_command(tools: FakeTools, python: Path) -> None:
     uv(python).uninstall(("alpha",))
     assert tools.calls == [["/opt/uv/bin/uv", "pip", "uninstall", "--python", str(python), "alpha"]]
+
+
+def test_uv_gets_no_index_as_its_one_flag(tools: FakeTools, python: Path) -> None:
+    index = IndexConfig(url=SECRET_URL, find_links=("wheels",), no_index=True)
+    UvInstaller(python, "uv", index_environ(index, Path("/project"))).install(LINES, False)
+    (argv,) = tools.calls
+    assert argv[argv.index("--no-deps") + 1 :] == ["--no-index", "-r", argv[-1]]
+    assert tools.envs[0]["UV_FIND_LINKS"] == "file:///project/wheels"
+
+
+@pytest.mark.parametrize("make", [pip, uv], ids=["pip", "uv"])
+def test_no_credential_in_any_argv_or_log_line(
+    tools: FakeTools, python: Path, make: Make, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="poorenv")
+    installer = make(python)
+    installer.install(LINES, reinstall=False)
+    installer.uninstall(("alpha",))
+    assert len(tools.calls) == 2
+    assert all("s3cret" not in word for argv in tools.calls for word in argv)
+    assert all(SECRET_URL in env.values() for env in tools.envs)
+    assert "running " in caplog.text  # the command lines were logged ...
+    assert "s3cret" not in caplog.text  # ... and hold no credential
+    assert "s3cret" not in repr(installer)
 
 
 # --- reading failures ----------------------------------------------------------------------
@@ -316,7 +351,7 @@ def test_a_tool_that_cannot_start_is_an_installer_error(
 
 
 def test_make_installer_chooses(python: Path) -> None:
-    chosen = make_installer("pip", python, fake_base(), list(INDEX))
+    chosen = make_installer("pip", python, fake_base(), INDEX)
     assert chosen == PipInstaller(python, fake_base(), INDEX)
     assert chosen.name == "pip"
 
@@ -332,7 +367,7 @@ def test_uv_installer_is_made_with_its_binary(python: Path) -> None:
     chosen = make_installer("uv", python, fake_base(), INDEX)
     assert isinstance(chosen, UvInstaller)
     assert Path(chosen.uv).name.startswith("uv")
-    assert chosen.index_args == INDEX
+    assert chosen.index_env == INDEX
 
 
 def test_pip_install_returns_records_with_the_bytecode(

@@ -343,20 +343,15 @@ def test_a_deeply_nested_lock_is_damaged_not_a_crash(tmp_path: Path) -> None:
 def test_find_links_that_loop_are_a_config_error(tmp_path: Path) -> None:
     from poorenv.config import IndexConfig
     from poorenv.errors import ConfigError
-    from poorenv.lock.inputs import index_arguments
+    from poorenv.index import index_environ
 
     (tmp_path / "a").symlink_to("b")
     (tmp_path / "b").symlink_to("a")
     (tmp_path / "wheels").mkdir()
-    ok = index_arguments(IndexConfig(find_links=("wheels", "https://example.invalid/")), tmp_path)
-    assert ok == [
-        "--find-links",
-        str(tmp_path / "wheels"),
-        "--find-links",
-        "https://example.invalid/",
-    ]
+    ok = index_environ(IndexConfig(find_links=("wheels", "https://example.invalid/")), tmp_path)
+    assert ok["PIP_FIND_LINKS"] == f"{(tmp_path / 'wheels').as_uri()} https://example.invalid/"
     with pytest.raises(ConfigError) as info:
-        index_arguments(IndexConfig(find_links=("a",)), tmp_path)
+        index_environ(IndexConfig(find_links=("a",)), tmp_path)
     assert info.value.message == (
         f"{tmp_path / 'poorenv.toml'}: [index] find-links: a: Too many levels of symbolic links"
     )

@@ -237,25 +237,30 @@ def test_pip_that_cannot_start_is_a_download_failure(
     assert seed_wheels(base, ("pip",)) == {"pip": pip}
 
 
-def test_an_unwritable_cache_falls_back_to_the_bundled_wheels(
-    download: Download, cache: Path, base: Interpreter
+def test_an_unusable_cache_warns_once_and_a_temporary_cache_serves(
+    download: Download, cache: Path, base: Interpreter, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache.write_text("not a directory")  # nothing can be written under it
-    pip = make_wheel(bundled(base), "pip", "23.2")
-    assert seed_wheels(base, ("pip",)) == {"pip": pip}
-    assert download.calls == []  # not even tried: nowhere to keep what it would fetch
+    download.wheels = ("pip-24.0",)
+    pip = seed_wheels(base, ("pip",))["pip"]
+    assert pip.name == "pip-24.0-py3-none-any.whl"
+    assert not pip.is_relative_to(cache) and pip.is_file()  # in the run's temporary cache
+    assert seed_wheels(base, ("pip",)) == {"pip": pip}  # kept for the rest of the run
+    assert len(download.downloads) == 1
+    assert cache.read_text() == "not a directory"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"poorenv's cache {cache}: not a directory; not used: this run uses a temporary cache"
+    ]
 
 
-def test_an_unwritable_cache_without_bundled_wheels_is_named(
+def test_an_unusable_cache_still_falls_back_to_the_bundled_wheels(
     download: Download, cache: Path, base: Interpreter
 ) -> None:
     cache.write_text("not a directory")
-    with pytest.raises(ApplyError) as info:
-        seed_wheels(base, ("pip",))
-    assert info.value.message == (
-        f"cannot get wheels of pip for Python 3.12: cannot keep wheels in {wheel_dir(base)}:"
-        " Not a directory"
-    )
+    download.returncode, download.stderr = 1, "ERROR: no network\n"
+    pip = make_wheel(bundled(base), "pip", "23.2")
+    assert seed_wheels(base, ("pip",)) == {"pip": pip}
 
 
 # --- unpacked: pip's code beside its wheel, compiled once per interpreter version ----------
@@ -360,10 +365,37 @@ def test_another_process_that_unpacked_first_wins_the_race(tmp_path: Path) -> No
     wheel = make_wheel(tmp_path / "seed", "pip", "24.0")
     target = run_dir(wheel)
     (target / "pip").mkdir(parents=True)
-    (target / ".complete").touch()
+    (target / ".complete").write_text(pipwheel._describe(wheel))  # unpacked from this wheel
     pipwheel._unpack(wheel, target)  # its rename fails: the other one's target is complete
     assert sorted(p.name for p in target.iterdir()) == [".complete", "pip"]
     assert sorted(p.name for p in wheel.parent.iterdir()) == [target.name, wheel.name]
+
+
+def test_a_tree_unpacked_from_another_wheel_is_replaced(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "seed", "pip", "24.0", body="new = True\n")
+    target = run_dir(wheel)
+    (target / "pip").mkdir(parents=True)
+    (target / "pip" / "old.py").write_text("")
+    (target / ".complete").write_text("pip-24.0-py3-none-any.whl 1 2\n")  # another file
+    pipwheel._unpack(wheel, target)
+    assert sorted(p.name for p in (target / "pip").iterdir()) == ["__init__.py"]
+    assert (target / ".complete").read_text() == pipwheel._describe(wheel)
+    assert sorted(p.name for p in wheel.parent.iterdir()) == [target.name, wheel.name]
+
+
+def test_bundled_wheels_run_from_their_zip(
+    compiles: list[list[str]], cache: Path, tmp_path: Path
+) -> None:
+    """Nothing is unpacked beside a wheel outside the cache (/usr/share/python-wheels)."""
+    base = fake_base(stdlib=str(tmp_path / "base" / "lib" / "python3.12"))
+    pip = make_wheel(bundled(base), "pip", "23.2")
+    python = tmp_path / "python"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipwheel, "_BUNDLED_DIRS", ())
+        mp.setattr(pipwheel, "_download", lambda *args: "offline")
+        assert pip_command(python, base)[:2] == [str(python), str(pip / "pip")]
+    assert sorted(p.name for p in pip.parent.iterdir()) == [pip.name]
+    assert compiles == []
 
 
 def test_an_incomplete_target_in_the_way_runs_pip_from_the_wheel(

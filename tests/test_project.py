@@ -83,7 +83,7 @@ def setup(world: World, monkeypatch: pytest.MonkeyPatch) -> Setup:  # noqa: F811
         pins = tuple(LockedPackage(p, "1.0", (HASH,)) for p in config.packages)
         return Lock(input_hash(config), LockInterpreter.of(base), pins)
 
-    def make_installer(name: str, python: Path, base: Any, index_args: Any) -> FakeInstaller:
+    def make_installer(name: str, python: Path, base: Any, index_env: Any) -> FakeInstaller:
         installer = world.installer()
         result.installers.append(installer)
         return installer

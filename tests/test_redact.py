@@ -32,3 +32,26 @@ def test_strip_credentials_removes_userinfo_only() -> None:
         == "https://example.invalid:8443/simple/flask/flask-3.0.whl#sha256=ab"
     )
     assert strip_credentials("file:///tmp/a.whl") == "file:///tmp/a.whl"
+
+
+def test_redact_masks_up_to_the_last_at_of_the_authority() -> None:
+    """A password with an unencoded `@` leaves no tail behind."""
+    out = redact("url = 'https://user:pa@ss@example.invalid/simple'")
+    assert out == "url = 'https://***@example.invalid/simple'"
+
+
+def test_redact_stops_at_the_authority() -> None:
+    """An `@` in a path, a query or the next word is no credential."""
+    text = "https://example.invalid/~me@home/x?to=a@b and file:///srv/@wheels user@host"
+    assert redact(text) == text
+
+
+def test_redact_in_toml_and_json_text() -> None:
+    toml = 'url = "https://u:s3cret@example.invalid/simple"\nextra-urls = ["http://t@e.invalid"]'
+    assert redact(toml) == (
+        'url = "https://***@example.invalid/simple"\nextra-urls = ["http://***@e.invalid"]'
+    )
+    assert (
+        redact('{"url":"https://u:s3cret@example.invalid"}')
+        == '{"url":"https://***@example.invalid"}'
+    )

@@ -4,6 +4,8 @@ Both are driven by poorenv's plan: they get exactly the hash-pinned lines to ins
 `--no-deps`, or exactly the names to remove. pip runs from its cached wheel inside the env's
 interpreter; uv is the binary of the `uv` package (`pip install poorenv[uv]`), pointed at the
 env's interpreter with `--python` (it then needs no `--system`: the env is its own prefix).
+The index settings reach both by their environment (`index.index_environ`), never in argv,
+where credentials would be public.
 
 Each installer owns reading its tool's output: a failure becomes one `InstallerError` line
 (hash mismatches name the package, a full disk or a read-only env gets its hint). Neither
@@ -19,13 +21,15 @@ import re
 import signal
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from poorenv import paths
 from poorenv._run import BUILD_LINES, Result, ToolError, build_output, last_error_line, run
 from poorenv.apply import pipwheel
 from poorenv.errors import ApplyError, os_hint
+from poorenv.index import uv_flags
 from poorenv.redact import redact
 
 if TYPE_CHECKING:
@@ -57,7 +61,7 @@ class Installer(Protocol):
 
     def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
         """Install hash-pinned requirement lines (`LockedPackage.requirement()`) with
-        `--require-hashes --no-deps` and the installer's index options.
+        `--require-hashes --no-deps` and the index settings in the installer's environment.
 
         Returns the RECORD files to rewrite (path -> new text); the caller writes them.
         Raises InstallerError.
@@ -76,7 +80,8 @@ class PipInstaller:
 
     python: Path  # ENV/bin/pythonX.Y (Layout.exe)
     base: Interpreter
-    index_args: tuple[str, ...] = ()  # pip's options from [index]; may hold credentials
+    # [index] as variables (index.index_environ); may hold credentials: never in argv or logs
+    index_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     name: str = "pip"
 
     def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
@@ -86,8 +91,7 @@ class PipInstaller:
                 # --no-compile: poorenv compiles afterwards, on every core (bytecode.py).
                 "install", "--require-hashes", "--no-deps", "--no-compile",
                 "--no-warn-script-location", "--no-warn-conflicts", "--root-user-action=ignore",
-                *(["--force-reinstall"] if reinstall else []), *self.index_args,
-                "-r", str(listing),
+                *(["--force-reinstall"] if reinstall else []), "-r", str(listing),
             ]  # fmt: skip
             result = self._pip(args, INSTALLING)
         if result.returncode != 0:
@@ -101,7 +105,9 @@ class PipInstaller:
 
     def _pip(self, args: list[str], what: str) -> Result:
         try:
-            return pipwheel.run_pip(self.python, self.base, args, what=what, check=False)
+            return pipwheel.run_pip(
+                self.python, self.base, args, what=what, check=False, environ=self.index_env
+            )
         except ToolError as exc:
             raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
 
@@ -129,7 +135,7 @@ class UvInstaller:
 
     python: Path  # ENV/bin/pythonX.Y
     uv: str  # the uv binary
-    index_args: tuple[str, ...] = ()
+    index_env: Mapping[str, str] = field(default_factory=dict, repr=False)  # as PipInstaller's
     name: str = "uv"
 
     def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
@@ -137,8 +143,8 @@ class UvInstaller:
             listing = _write_requirements(Path(tmp), requirements)
             argv = [
                 self.uv, "pip", "install", "--python", str(self.python), "--require-hashes",
-                "--no-deps", *(["--reinstall"] if reinstall else []), *self.index_args,
-                "-r", str(listing),
+                "--no-deps", *(["--reinstall"] if reinstall else []),
+                *uv_flags(self.index_env), "-r", str(listing),
             ]  # fmt: skip
             result = self._uv(argv, INSTALLING)
         if result.returncode != 0:
@@ -153,18 +159,19 @@ class UvInstaller:
 
     def _uv(self, argv: list[str], what: str) -> Result:
         try:
-            return run(argv, what=what, check=False)
+            return run(argv, what=what, check=False, env=paths.clean_environ(**self.index_env))
         except ToolError as exc:
             raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
 
 
 def make_installer(
-    name: str, python: Path, base: Interpreter, index_args: Sequence[str] = ()
+    name: str, python: Path, base: Interpreter, index_env: Mapping[str, str] | None = None
 ) -> Installer:
-    """The installer called `name` for the env of `python`; a missing uv is an ApplyError here,
-    before anything changes."""
+    """The installer called `name` for the env of `python`, given `[index]` as variables
+    (`index.index_environ`); a missing uv is an ApplyError here, before anything changes."""
+    index_env = dict(index_env or {})
     if name != "uv":
-        return PipInstaller(python, base, tuple(index_args))
+        return PipInstaller(python, base, index_env)
     try:
         from uv import find_uv_bin  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
@@ -172,7 +179,7 @@ def make_installer(
             'installer "uv": the uv package is not installed beside poorenv',
             hint="pip install 'poorenv[uv]', or use installer = \"pip\"",
         ) from None
-    return UvInstaller(python, str(find_uv_bin()), tuple(index_args))
+    return UvInstaller(python, str(find_uv_bin()), index_env)
 
 
 def requirement_name(line: str) -> str:

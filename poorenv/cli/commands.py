@@ -90,7 +90,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         args.installer or project.config.installer,
         project.layout.exe,
         project.base,
-        project.index_args(),
+        project.index_environ(),
     )
     done = apply_plan_file(project, args.file, chosen, CliReporter(args, project.lock_path))
     if args.json:

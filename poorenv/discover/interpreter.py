@@ -2,6 +2,9 @@
 
 The probe (`_data/probe.py`) runs once inside the interpreter and prints JSON; the answer is
 cached by the executable's path, size and mtime, so a sync that changes nothing runs no probe.
+A cached answer is used only when `cache.trusted` says the file is the user's own, and when it
+describes the executable asked about: the real file it resolves to, with the size and mtime
+recorded (an answer naming another executable is ignored with a warning).
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poorenv import _run, paths
+from poorenv import _run, cache
 from poorenv._fs import atomic_write
-from poorenv.errors import InterpreterError
+from poorenv.errors import InterpreterError, PoorenvError
 
 PROBE = Path(__file__).parent.parent / "_data" / "probe.py"
 PLACEHOLDER = "@POORENV_PREFIX@"
@@ -95,13 +98,20 @@ def probe(executable: Path) -> Interpreter:
     except OSError as exc:
         raise InterpreterError(f"interpreter {executable}: {exc.strerror}") from None
     key = f"{executable}|{stat.st_size}|{stat.st_mtime_ns}"
-    cache_file = paths.cache_dir() / "interpreters" / f"{_slug(key)}.json"
-    cached = _read_cache(cache_file, key)
+    cached = _read_cache(_cache_file(key), key, executable)
     if cached is not None:
         return cached
     facts = _run_probe(executable)
-    _write_cache(cache_file, key, facts)
+    if facts.executable == os.path.realpath(executable):  # a wrapper script is probed each time
+        _write_cache(_cache_file(key), key, facts)
     return facts
+
+
+def _cache_file(key: str) -> Path | None:
+    try:
+        return cache.directory("interpreters") / f"{_slug(key)}.json"
+    except PoorenvError:  # not even a temporary cache: probe every time
+        return None
 
 
 def _slug(key: str) -> str:
@@ -110,14 +120,20 @@ def _slug(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _read_cache(cache_file: Path, key: str) -> Interpreter | None:
+def _read_cache(cache_file: Path | None, key: str, executable: Path) -> Interpreter | None:
+    if cache_file is None or not cache.trusted(cache_file):
+        return None  # untrusted: warned, and the probe's answer goes to a temporary cache
     try:
         data = json.loads(cache_file.read_text(encoding="utf-8"))
-        if data.get("key") != key or data.get("format") != PROBE_FORMAT:
+        if data.get("format") != PROBE_FORMAT:
             return None
         facts = _from_dict(data["facts"])
+        if data.get("key") != key or facts.executable != os.path.realpath(executable):
+            cache.warn(cache_file, f"it does not describe {executable}")
+            cache_file.unlink()  # the user's own (trusted), and never of use
+            return None
         real = os.stat(facts.executable)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     # The given path may be a shim or a link: the real executable must not have changed either.
     if (real.st_size, real.st_mtime_ns) != (facts.executable_size, facts.executable_mtime_ns):
@@ -125,11 +141,13 @@ def _read_cache(cache_file: Path, key: str) -> Interpreter | None:
     return facts
 
 
-def _write_cache(cache_file: Path, key: str, facts: Interpreter) -> None:
+def _write_cache(cache_file: Path | None, key: str, facts: Interpreter) -> None:
     data = {"format": PROBE_FORMAT, "key": key, "facts": asdict(facts)}
+    if cache_file is None:
+        return
     try:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(cache_file, json.dumps(data, sort_keys=True))
+        with cache.private():
+            atomic_write(cache_file, json.dumps(data, sort_keys=True))
     except OSError:  # a cache that cannot be written only costs time
         pass
 

@@ -1,5 +1,5 @@
 """What a lock is made from, and when it is stale: the input hash of poorenv.toml and the
-requirements files, the index options, and `stale_reason`."""
+requirements files, and `stale_reason`. The index settings the tools get are `index.py`'s."""
 
 from __future__ import annotations
 
@@ -9,37 +9,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from poorenv.errors import ConfigError
 from poorenv.lock.lockfile import LOCK_NAME, Lock
-from poorenv.paths import CONFIG_NAME, resolve
 from poorenv.redact import redact
 
 if TYPE_CHECKING:
-    from poorenv.config import Config, IndexConfig
+    from poorenv.config import Config
     from poorenv.discover.interpreter import Interpreter
-
-
-def index_arguments(index: IndexConfig, project_dir: Path) -> list[str]:
-    """pip options for `[index]`; empty when pip's own configuration applies."""
-    args: list[str] = []
-    if index.no_index:
-        args.append("--no-index")
-    if index.url:
-        args += ["--index-url", index.url]
-    for url in index.extra_urls:
-        args += ["--extra-index-url", url]
-    for link in index.find_links:
-        if "://" in link:
-            args += ["--find-links", link]
-            continue
-        try:
-            local = resolve(project_dir / link)
-        except OSError as exc:
-            raise ConfigError(
-                f"{project_dir / CONFIG_NAME}: [index] find-links: {link}: {exc.strerror}"
-            ) from None
-        args += ["--find-links", str(local)]
-    return args
 
 
 def input_hash(config: Config) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -29,9 +29,12 @@ from poorenv.redact import redact, strip_credentials
 
 
 def artifacts(
-    python: Path, base: Interpreter, lock: Lock, index_args: Sequence[str]
+    python: Path, base: Interpreter, lock: Lock, index_env: Mapping[str, str]
 ) -> dict[str, dict[str, Any]]:
-    """name -> pip's installation report entry for the file it would install for `lock`."""
+    """name -> pip's installation report entry for the file it would install for `lock`.
+
+    `index_env`: `[index]` as pip's variables (`index.index_environ`).
+    """
     from poorenv._run import ToolError
     from poorenv.apply.pipwheel import run_pip
 
@@ -41,10 +44,12 @@ def artifacts(
         report = Path(tmp, "report.json")
         args = [
             "install", "--dry-run", "--ignore-installed", "--no-deps", "--require-hashes",
-            "--quiet", "--report", str(report), *index_args, "-r", str(requirements),
+            "--quiet", "--report", str(report), "-r", str(requirements),
         ]  # fmt: skip
         try:
-            run_pip(python, base, args, what="asking pip where the locked files are")
+            run_pip(
+                python, base, args, what="asking pip where the locked files are", environ=index_env
+            )
         except ToolError as exc:
             raise LockError(
                 f"{exc.what} failed: {exc.detail}",

@@ -3,7 +3,10 @@
 pip-tools evaluates environment markers for the interpreter it runs in, so it must run in one
 of the env's X.Y and ABI: poorenv's own interpreter when that is the base itself, otherwise a
 small resolver venv built once per base in poorenv's cache (with pip-tools installed by pip
-run from its wheel, using pip's own configuration).
+run from its wheel, using pip's own configuration). A resolver venv is run only when
+`cache.trusted` accepts all of it, when its ready stamp names the base (path, size, mtime) and
+its interpreter is that base; else it is built again (in a temporary cache if it is not the
+user's own).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poorenv import paths
+from poorenv import cache, paths
 from poorenv._run import ToolError, run
 from poorenv.apply.pipwheel import run_pip
 from poorenv.errors import LockError
+from poorenv.index import index_environ
 from poorenv.lock.grammar import FieldError, shown
-from poorenv.lock.inputs import index_arguments, input_hash
+from poorenv.lock.inputs import input_hash
 from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter
 from poorenv.lock.origins import Origins, check_upgrade_names
 from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
@@ -87,15 +91,18 @@ def resolve(
             "--no-emit-index-url", "--no-emit-trusted-host", "--no-emit-find-links",
             "--no-emit-options",
             "--output-file", str(output),
-            *index_arguments(config.index, config.project_dir),
         ]  # fmt: skip
         if upgrade:
             cmd.append("--upgrade")
         for name in upgrade_packages:
             cmd += ["--upgrade-package", name]
         cmd.append(str(source))
+        # [index] reaches pip-compile (which reads pip's options) by its environment: no
+        # credential in its argv.
         environ = paths.clean_environ(
-            PIP_REQUIRE_VIRTUALENV="0", CUSTOM_COMPILE_COMMAND="poorenv lock"
+            PIP_REQUIRE_VIRTUALENV="0",
+            CUSTOM_COMPILE_COMMAND="poorenv lock",
+            **index_environ(config.index, config.project_dir),
         )
         try:
             run(cmd, what="pip-compile", env=environ, cwd=config.project_dir)
@@ -129,45 +136,54 @@ def _resolver_env(base: Interpreter) -> Path:
     from filelock import FileLock
 
     key = hashlib.sha256(base.executable.encode()).hexdigest()[:12]
-    root = paths.cache_dir() / "resolvers"
+    root = cache.directory("resolvers")
     target = root / f"{base.implementation}-{base.xy}{base.abiflags}-{key}"
+    lock = root / f"{target.name}.lock"
+    if not cache.trusted(lock):
+        return _resolver_env(base)  # in the temporary cache the run now uses
     ready = target / "poorenv-ready"
     stamp = f"{base.executable} {base.executable_size} {base.executable_mtime_ns}\n"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise paths.unusable_cache(exc, "a resolver env") from None
-    with FileLock(str(root / f"{target.name}.lock")):
-        if _read(ready) == stamp:
-            return target / "bin" / "python"
+    with FileLock(str(lock), mode=0o600):
+        if not cache.trusted(target, tree=True):
+            return _resolver_env(base)
+        python = target / "bin" / "python"
+        if _read(ready) == stamp and os.path.realpath(python) == base.executable:
+            return python
         log.info("building a resolver env for %s in %s", base.describe(), target)
         building = root / f"{target.name}.building"
         shutil.rmtree(building, ignore_errors=True)
         try:
-            run(
-                [base.executable, "-m", "venv", "--without-pip", str(building)],
-                what=f"cannot make a resolver env for {base.describe()}",
-            )
-            python = building / "bin" / "python"
-            run_pip(
-                python, base,
-                ["install", "--quiet", "--root-user-action=ignore", RESOLVER_REQUIREMENT],
-                what=f"cannot install pip-tools for {base.describe()}",
-            )  # fmt: skip
-            shutil.rmtree(target, ignore_errors=True)
-            # venv wrote absolute paths of `building`: make it again in place, keeping packages.
-            os.replace(building, target)
-            run(
-                [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
-                what=f"cannot move the resolver env for {base.describe()}",
-            )
+            _build(base, building, target)
         except ToolError as exc:
             raise LockError(
                 exc.message,
                 hint="pip-tools is installed into it with pip's own configuration: check the index",
             ) from None
-        ready.write_text(stamp, encoding="utf-8")
+        with cache.private():
+            ready.write_text(stamp, encoding="utf-8")
     return target / "bin" / "python"
+
+
+def _build(base: Interpreter, building: Path, target: Path) -> None:
+    """Make the resolver venv in `building`, then move it to `target` (under umask 077)."""
+    with cache.private():
+        run(
+            [base.executable, "-m", "venv", "--without-pip", str(building)],
+            what=f"cannot make a resolver env for {base.describe()}",
+        )
+        python = building / "bin" / "python"
+        run_pip(
+            python, base,
+            ["install", "--quiet", "--root-user-action=ignore", RESOLVER_REQUIREMENT],
+            what=f"cannot install pip-tools for {base.describe()}",
+        )  # fmt: skip
+        shutil.rmtree(target, ignore_errors=True)
+        # venv wrote absolute paths of `building`: make it again in place, keeping packages.
+        os.replace(building, target)
+        run(
+            [base.executable, "-m", "venv", "--without-pip", "--upgrade", str(target)],
+            what=f"cannot move the resolver env for {base.describe()}",
+        )
 
 
 def _read(path: Path) -> str | None:

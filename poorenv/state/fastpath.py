@@ -11,8 +11,10 @@ different stamp, an unreadable file, the note of an unfinished sync) falls back 
 planner.
 
 This module imports only os and json when it answers: it runs on every no-op sync. The stamp
-keeps poorenv.toml's text, so that an unchanged file needs no TOML parser, and with no `path`
-key in it the env is at its default place.
+keeps poorenv.toml's text with the credentials of its URLs masked (`redact`: state.json is
+cached and shared by CI, a password must not be in it), so that an unchanged file needs no TOML
+parser, and with no `path` key in it the env is at its default place. A changed password alone
+changes no input of the env (the lock's input hash leaves credentials out too).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from poorenv.paths import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-STAMP_FORMAT = 2
+STAMP_FORMAT = 3  # 3: the config text is kept redacted
 ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}  # what a no-op prints
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"})
 
@@ -71,7 +73,7 @@ def take(
     return {
         "format": STAMP_FORMAT,
         "lock_fresh": lock_fresh,
-        "config": config_text,
+        "config": _without_credentials(config_text),
         "request": request,
         "discovery": dirs,
         "stats": {path: stat_of(path) for path in sorted(paths)},
@@ -102,11 +104,21 @@ def _env_dirs(env: Path) -> Iterable[Path]:
     yield env / STATE_DIR / MARKER
 
 
+def _without_credentials(text: str) -> str:
+    """poorenv.toml's text as the stamp keeps it: the credentials of its URLs masked.
+    `poorenv.redact` is imported only for a text that may hold one (a URL and an `@`)."""
+    if "@" not in text or "://" not in text:
+        return text
+    from poorenv.redact import redact
+
+    return redact(text)
+
+
 def matches(stamp: Mapping[str, Any] | None, request: str, config_text: str) -> bool:
     """True when `stamp` proves the env is still exactly as the last complete sync left it."""
     if not isinstance(stamp, Mapping) or stamp.get("format") != STAMP_FORMAT:
         return False
-    if not stamp.get("lock_fresh") or stamp.get("config") != config_text:
+    if not stamp.get("lock_fresh") or stamp.get("config") != _without_credentials(config_text):
         return False
     if stamp.get("request") != request or stamp.get("discovery") != discovery_dirs(request):
         return False

@@ -1,0 +1,49 @@
+"""The no-op stamp's content, without building an env (tests/test_fastpath.py builds real ones):
+state.json is cached and shared by CI, so the stamp keeps poorenv.toml's text without its
+credentials, and still notices every other change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from poorenv.state import fastpath
+
+CONFIG = """\
+[env]
+python = "3.12"
+[index]
+url = "https://alice:s3cret@example.invalid/simple"
+extra-urls = ["https://tok@example.invalid/extra"]
+"""
+
+
+def stamp_of(tmp_path: Path, text: str = CONFIG) -> dict[str, object]:
+    env = tmp_path / "env"
+    env.mkdir(exist_ok=True)
+    config = tmp_path / "poorenv.toml"
+    config.write_text(text)
+    return fastpath.take([str(config)], env, "3.12", True, text)
+
+
+def test_the_stamp_keeps_no_credential(tmp_path: Path) -> None:
+    stamp = stamp_of(tmp_path)
+    blob = json.dumps(stamp)
+    assert "s3cret" not in blob and "alice" not in blob and "tok@" not in blob
+    assert "https://***@example.invalid/simple" in blob  # the rest of the text is kept
+    assert fastpath.matches(stamp, "3.12", CONFIG)
+
+
+def test_the_redacted_stamp_still_notices_a_changed_config(tmp_path: Path) -> None:
+    stamp = stamp_of(tmp_path)
+    other_host = CONFIG.replace("example.invalid/simple", "other.invalid/simple")
+    assert not fastpath.matches(stamp, "3.12", other_host)
+    assert not fastpath.matches(stamp, "3.12", CONFIG + "no-index = true\n")
+    # A new password alone changes no input of the env (nor the lock's input hash).
+    assert fastpath.matches(stamp, "3.12", CONFIG.replace("s3cret", "rotated"))
+
+
+def test_a_stamp_of_the_old_format_takes_the_slow_path_once(tmp_path: Path) -> None:
+    stamp = stamp_of(tmp_path)
+    old = {**stamp, "format": 2, "config": CONFIG}  # format 2 kept the whole text
+    assert not fastpath.matches(old, "3.12", CONFIG)
