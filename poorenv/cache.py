@@ -72,6 +72,34 @@ def directory(*parts: str) -> Path:
     raise EnvError(f"poorenv's temporary cache {root()}: cannot use {os.path.join(*parts)}")
 
 
+def lock_dir() -> Path:
+    """Where the env file locks live: the cache's `locks`, or, while this run uses a temporary
+    cache (which is this process's alone), a per-user directory in the system's temp dir, so that
+    two poorenv runs of one user still meet at the same lock file."""
+    locks = directory("locks")
+    if root() not in _temporary:
+        return locks
+    import tempfile
+
+    shared = Path(tempfile.gettempdir()) / f"poorenv-{os.getuid()}-locks"
+    try:
+        with private():
+            shared.mkdir(exist_ok=True)
+        info = os.lstat(shared)
+    except OSError as exc:
+        raise EnvError(
+            f"{shared}: cannot keep env locks there: {exc.strerror or exc}",
+            hint="set POORENV_CACHE_DIR to a directory of yours",
+        ) from None
+    problem = _problem(shared, info, link_ok=False)
+    if problem is not None:
+        raise EnvError(
+            f"{shared}: {problem}; env locks cannot be kept there",
+            hint="set POORENV_CACHE_DIR to a directory of yours",
+        )
+    return shared
+
+
 def trusted(entry: Path, tree: bool = False) -> bool:
     """Whether the cache entry `entry` may be used (True also when it does not exist).
 

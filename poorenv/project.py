@@ -359,16 +359,14 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
     # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
     # even for an env that does not exist yet or a sync that is then refused.
     key = hashlib.sha256(os.fsencode(env)).hexdigest()[:24]
-    path = cache.directory("locks") / f"{key}.lock"
+    path = cache.lock_dir() / f"{key}.lock"
     if not cache.trusted(path):  # another user's lock file: the temporary cache's instead
-        path = cache.directory("locks") / f"{key}.lock"
+        path = cache.lock_dir() / f"{key}.lock"
     lock = FileLock(str(path), mode=0o600)
     timeout = lock_timeout()
     try:
         lock.acquire(timeout=0)
-    except OSError as exc:
-        raise unusable_cache(exc, "the env's lock") from None
-    except Timeout:
+    except Timeout:  # first: filelock's Timeout is a TimeoutError, so an OSError too
         if reporter:
             reporter.waiting(env)
         try:
@@ -378,6 +376,8 @@ def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
                 f"{env}: another poorenv is still working on this env (waited {timeout:g} s)",
                 hint="try again later, or raise POORENV_LOCK_TIMEOUT",
             ) from None
+    except OSError as exc:
+        raise unusable_cache(exc, "the env's lock") from None
     try:
         yield
     finally:

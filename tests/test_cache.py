@@ -243,3 +243,27 @@ def test_tools_keep_their_caches_in_the_temporary_cache(
     cache.give_up("a test")
     _run.run(["pip"], what="pip", env={"XDG_CACHE_HOME": "/a/file"})
     assert seen[-1]["XDG_CACHE_HOME"] == str(cache.root() / "tools")
+
+
+def test_env_locks_stay_shared_when_the_cache_is_not_trusted(tmp_path: Path) -> None:
+    """A temporary cache is one process's alone: the env locks of two runs must still meet, or
+    two syncs of one env would no longer wait for each other."""
+    import subprocess
+    import sys
+
+    shared_cache = tmp_path / "cache"
+    shared_cache.mkdir()
+    shared_cache.chmod(0o777)  # writable by others: not trusted
+    code = "from poorenv import cache; print(cache.lock_dir()); print(cache.root())"
+    env = {**os.environ, "POORENV_CACHE_DIR": str(shared_cache)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    (lock_a, root_a), (lock_b, root_b) = runs
+    assert root_a != root_b  # each run its own temporary cache
+    assert lock_a == lock_b  # but one place for the env locks
+    assert not lock_a.startswith((root_a, str(shared_cache)))
+    assert os.stat(lock_a).st_mode & 0o777 == 0o700
