@@ -179,30 +179,14 @@ def _run_probe(executable: Path) -> Interpreter:
             f"interpreter {executable}: not a usable Python ({detail})",
             hint="name a CPython 3.8 or newer executable",
         ) from None
-    if not data.get("supported"):
-        raise InterpreterError(
-            f"interpreter {executable}: Python {data.get('version')} is too old",
-            hint="poorenv builds envs for CPython 3.8 and newer",
-        )
-    if data.get("implementation") != "cpython":
-        raise InterpreterError(
-            f"interpreter {executable}: {data.get('implementation')} is not supported",
-            hint="poorenv builds envs for CPython",
-        )
-    if data.get("in_venv"):
-        raise InterpreterError(
-            f"interpreter {executable}: is inside a virtual environment ({data['prefix']})",
-            hint=f"name the base interpreter it was made from, under {data['base_prefix']}",
-        )
-    return _from_probe(data)
+    return from_answer(executable, data)
 
 
 def from_answer(executable: Path, data: dict[str, Any]) -> Interpreter:
     """What the probe's answer (its JSON output, parsed) says of `executable`: its facts, or an
     InterpreterError saying why it cannot be a base (too old, not CPython, inside a venv).
 
-    Recorded answers (tests/data/interpreters) are read here; `_run_probe` makes the same
-    checks on a live answer (it is to end with `return from_answer(executable, data)`).
+    A live answer (`_run_probe`) and a recorded one (tests/data/interpreters) are read here.
     """
     if not data.get("supported"):
         raise InterpreterError(
