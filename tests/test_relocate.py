@@ -55,7 +55,7 @@ def test_a_moved_script_names_the_new_env_and_keeps_its_body() -> None:
 def test_a_path_with_a_space_gets_the_trampoline_and_back() -> None:
     there = moved(SCRIPT, OLD, "/new/with space/.poorenv")
     assert there == TRAMPOLINE.replace(b"/old/", b"/new/")
-    back = moved(cast(bytes, there), "/new/with space/.poorenv", OLD)
+    back = moved(there, "/new/with space/.poorenv", OLD)
     assert back == SCRIPT
     long = "/x" * 70 + "/.poorenv"
     assert cast(bytes, moved(SCRIPT, OLD, long)).startswith(b"#!/bin/sh\n'''exec' \"/x/x")
