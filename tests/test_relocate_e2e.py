@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import write_config
 from tests.helpers import ok, poorenv
 from tests.offline import HERE_PYTHON, offline_env, run, site_packages, verify_records
+from tests.test_everyday import valid
 from tests.test_sealed import snapshot
 from tests.wheels import make_wheel, wheelhouse
 
@@ -82,6 +83,10 @@ def test_a_copied_project_is_drift_and_sync_repairs_it_in_the_copy(
     assert f"env built at {env}, now at {copy / '.poorenv'}" in check.stderr
     assert ok(entry_point_check(original)).stdout.strip() == f"{env}: in sync"
 
+    planned = valid(ok(run(copy, "plan", "--json")).stdout, "plan")
+    relocate = [a for a in planned["actions"] if a["action"] == "relocate"]
+    assert [(a["old"], a["new"]) for a in relocate] == [(str(env), str(copy / ".poorenv"))]
+    assert relocate[0]["files"] == [str(script(copy))]
     synced = ok(run(copy, "sync"))
     assert "relocate env from" in synced.stdout
     assert "install" not in synced.stdout.replace("install interpreter", "")  # nothing reinstalled
