@@ -21,7 +21,7 @@ from poorenv.plan.planner import plan
 from poorenv.plan.relocate import interpreter_of, moved, record_hash, rewrite_record
 from poorenv.report import Reporter
 from poorenv.state import fastpath
-from poorenv.state.record import EnvRecord, Location
+from poorenv.state.record import EnvRecord, Location, built_elsewhere
 from poorenv.state.scheme import Scheme
 from tests.fakes import fake_base
 from tests.test_plan import ENV, a_lock, kinds, synced_state
@@ -115,6 +115,19 @@ def test_a_location_change_names_both_directories() -> None:
 def test_location_of_a_directory(tmp_path: Path) -> None:
     st = os.stat(tmp_path)
     assert Location.of(tmp_path) == Location(os.path.realpath(tmp_path), st.st_dev, st.st_ino)
+
+
+def test_built_elsewhere_reads_the_record_of_an_env(tmp_path: Path) -> None:
+    env = tmp_path / "copy" / ".poorenv"
+    (env / ".poorenv").mkdir(parents=True)
+    assert built_elsewhere(env) is None  # no record
+    state = env / ".poorenv" / "state.json"
+    state.write_text(json.dumps(a_record(None).to_json()))
+    assert built_elsewhere(env) is None  # location unknown
+    state.write_text(json.dumps(a_record(Location.of(env)).to_json()))
+    assert built_elsewhere(env) is None  # built here
+    state.write_text(json.dumps(a_record(Location(OLD, 1, 2)).to_json()))
+    assert built_elsewhere(env) == Location(OLD, 1, 2)
 
 
 # --- the planner ---------------------------------------------------------------------------------

@@ -83,6 +83,13 @@ def test_a_copied_project_is_drift_and_sync_repairs_it_in_the_copy(
     assert f"env built at {env}, now at {copy / '.poorenv'}" in check.stderr
     assert ok(entry_point_check(original)).stdout.strip() == f"{env}: in sync"
 
+    for command in (("run", "--", "where"), ("activate", "--shell", "bash")):
+        refused = run(copy, *command)  # its scripts would run (and install into) the original
+        assert refused.returncode == 2, refused.stdout
+        assert refused.stderr.splitlines()[0] == (
+            f"error: {copy / '.poorenv'}: env built at {env}, now at {copy / '.poorenv'}: its"
+            f" scripts still run the env at {env}"
+        )
     planned = valid(ok(run(copy, "plan", "--json")).stdout, "plan")
     relocate = [a for a in planned["actions"] if a["action"] == "relocate"]
     assert [(a["old"], a["new"]) for a in relocate] == [(str(env), str(copy / ".poorenv"))]

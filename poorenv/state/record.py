@@ -136,3 +136,19 @@ def _location(data: Any) -> Location | None:
         return Location(str(data["path"]), int(data["dev"]), int(data["ino"]))
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def built_elsewhere(env: str | os.PathLike[str]) -> Location | None:
+    """Where the env was built, when its state.json names another path than where it is now
+    (moved or copied, not yet repaired: its scripts still run the interpreter there); None when
+    it was built here, or when that is not known."""
+    from poorenv.paths import STATE, STATE_DIR, loads_json
+
+    try:
+        with open(os.path.join(env, STATE_DIR, STATE), "rb") as handle:
+            record = EnvRecord.from_json(loads_json(handle.read()))
+        now = os.path.realpath(env)
+    except (OSError, ValueError):
+        return None
+    built = record.location if record else None
+    return built if built is not None and built.path != now else None
