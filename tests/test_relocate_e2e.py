@@ -90,6 +90,12 @@ def test_a_copied_project_is_drift_and_sync_repairs_it_in_the_copy(
             f"error: {copy / '.poorenv'}: env built at {env}, now at {copy / '.poorenv'}: its"
             f" scripts still run the env at {env}"
         )
+    report = run(copy, "doctor", "--json")
+    assert report.returncode == 1
+    moved = [p for p in valid(report.stdout, "doctor")["problems"] if p["kind"] == "moved"]
+    assert [p["message"] for p in moved] == [
+        f"env built at {env}, now at {copy / '.poorenv'}: its scripts name the interpreter there"
+    ]
     planned = valid(ok(run(copy, "plan", "--json")).stdout, "plan")
     relocate = [a for a in planned["actions"] if a["action"] == "relocate"]
     assert [(a["old"], a["new"]) for a in relocate] == [(str(env), str(copy / ".poorenv"))]
@@ -118,6 +124,8 @@ def test_a_project_moved_twice_is_repaired_each_time(original: Path, tmp_path: P
         check = run(moved, "check")
         assert check.returncode == 1
         assert f"env built at {old_env}, now at {moved / '.poorenv'}" in check.stderr
+        report = valid(run(moved, "doctor", "--json").stdout, "doctor")
+        assert [p["kind"] for p in report["problems"]] == ["moved"]
         site = site_packages(moved)
         inodes = {p.name: p.stat().st_ino for p in site.iterdir()}
         ok(run(moved, "sync"))
