@@ -26,6 +26,7 @@ from poorenv.discover.interpreter import Interpreter
 from poorenv.envdir import is_env
 from poorenv.lock.lockfile import Lock
 from poorenv.plan.layout import Layout
+from poorenv.state.record import built_elsewhere
 from poorenv.state.scheme import Bounds, Scheme, Unsafe
 from poorenv.state.site import Distribution, SitePackages
 
@@ -94,6 +95,7 @@ def examine(
     problems: list[Problem] = []
     bounds = layout.scheme.bounds()
     problems += _links(layout, base, bounds)
+    problems += _location(env)
     problems += _interpreter(layout, base)
     problems += _sys_path(layout, base)
     if site is None:
@@ -106,6 +108,14 @@ def examine(
         "distributions",
     )  # fmt: skip
     return Report(env, tuple(problems), checked)
+
+
+def _location(env: Path) -> Iterator[Problem]:
+    """A moved or copied env not yet repaired: its scripts name the interpreter at the old path."""
+    built = built_elsewhere(env)
+    if built is not None:
+        message = f"env built at {built.path}, now at {os.path.realpath(env)}"
+        yield Problem("moved", f"{message}: its scripts name the interpreter there", SYNC, str(env))
 
 
 # --- links ---------------------------------------------------------------------------------------

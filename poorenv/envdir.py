@@ -158,18 +158,18 @@ class EnvDir:
         """A hard link of `source` at `dest`, or a copy where links are refused."""
         self._put(_link_or_copy, source, self.inside(dest))
 
-    def write_text(self, path: StrPath, text: str) -> None:
-        """Write the file `path` atomically (a link standing there is replaced)."""
+    def write_text(self, path: StrPath, text: str | bytes, mode: int | None = None) -> None:
+        """Write the file `path` atomically (a link there is replaced), with `mode` if given."""
         from pathlib import Path
 
         from poorenv._fs import atomic_write
 
         checked = Path(self.inside(path))
         try:
-            atomic_write(checked, text)
+            atomic_write(checked, text, mode)
         except FileNotFoundError:
             os.makedirs(checked.parent, exist_ok=True)
-            atomic_write(checked, text)
+            atomic_write(checked, text, mode)
 
     def write_json(self, path: StrPath, data: Mapping[str, Any]) -> None:
         """Write `data` as indented, sorted JSON to the file `path`, atomically."""

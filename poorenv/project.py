@@ -241,7 +241,9 @@ class Project:
         if (
             plan.is_empty()
             and state.record is not None
-            and not fastpath.matches(state.stamp, self.config.python, self._config_text())
+            and not fastpath.matches(
+                state.stamp, self.config.python, self._config_text(), str(self.env)
+            )
         ):
             applier.refresh_stamp(state.record)  # in sync, but the fast path did not know
         return done

@@ -27,6 +27,7 @@ from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout, build_layout
 from poorenv.plan.planner import desired_record, plan, text_file_paths
 from poorenv.report import Reporter
 from poorenv.state.env import read_env
+from poorenv.state.record import Location
 from poorenv.state.scheme import Scheme
 from poorenv.state.site import SitePackages, UnsafeDistribution
 from tests.fakes import fake_base
@@ -351,7 +352,7 @@ def test_a_stamp_out_of_date_is_refreshed(world: World) -> None:
     lock = lock_of(world)
     world.apply(lock)
     applier = Applier(EnvDir(world.env), world.installer(), Reporter(), lambda: {"new": 1})
-    record = desired_record(world.base, world.layout, lock)
+    record = desired_record(world.base, world.layout, lock).at(Location.of(world.env))
     applier.refresh_stamp(record)
     assert world.state() == {**record.to_json(), "stamp": {"new": 1}}
 

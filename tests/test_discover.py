@@ -359,6 +359,7 @@ def test_a_reordered_path_sends_the_fast_path_back_to_discovery(machine: Machine
     first.mkdir(parents=True)
     second.mkdir(parents=True)
     env = machine.root / "project" / ".poorenv"
+    env.mkdir(parents=True)  # a stamp answers only for an env directory it identified
     machine.path(first, second)
     stamp = fastpath.take([], env, "3.12", lock_fresh=True, config_text="")
     assert fastpath.matches(stamp, "3.12", "")

@@ -25,7 +25,7 @@ def test_round_trip_through_json() -> None:
     "damage",
     [
         lambda d: d.pop("base"),
-        lambda d: d.update(format=2),
+        lambda d: d.update(format=99),
         lambda d: d.update(packages=["pip"]),
         lambda d: d["base"].update(size="big"),
         lambda d: d["packages"]["pip"].pop("hashes"),

@@ -30,6 +30,7 @@ from poorenv.plan.actions import (
     MirrorTree,
     Plan,
     Refuse,
+    Relocate,
     RemoveBroken,
     RemovePackages,
     WriteFiles,
@@ -37,7 +38,7 @@ from poorenv.plan.actions import (
 )
 from poorenv.plan.layout import STATE
 from poorenv.state.env import is_bytecode
-from poorenv.state.record import EnvRecord
+from poorenv.state.record import EnvRecord, Location
 from poorenv.state.scheme import Scheme
 from poorenv.state.site import UNSAFE_HINT, SitePackages, UnsafeDistribution
 
@@ -82,6 +83,7 @@ class Applier:
             MakeDirs: self._make_dirs,
             MakeLinks: self._make_links,
             WriteFiles: self._write_files,
+            Relocate: self._relocate,
             RemoveBroken: self._remove_broken,
             InstallPackages: self._install_packages,
             RemovePackages: self._remove_packages,
@@ -174,6 +176,33 @@ class Applier:
         for path, text in action.files:
             self.env.write_text(path, text)
 
+    def _relocate(self, action: Relocate) -> None:
+        """Rewrite each script's header for the env's new path and its RECORD lines: the
+        RECORDs first, so that an interrupted repair is found (the scripts still name the old
+        path) and done again by the next sync."""
+        from poorenv.plan.relocate import moved, rewrite_record
+
+        new: dict[str, bytes] = {}
+        for path in action.files:
+            data = relocated = None
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as handle:
+                    data = handle.read()
+                relocated = moved(data, str(action.old), str(action.new))
+            if relocated is not None:
+                new[os.path.normpath(path)] = relocated
+        for dist in SitePackages.read(self.scheme.site_dirs if new else ()):
+            try:
+                text = dist.record.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):  # an egg-info, or no RECORD to keep true
+                continue
+            rewritten = rewrite_record(text, str(dist.site), new)
+            if rewritten is not None:
+                self.env.write_text(dist.record, rewritten)
+        for path_text, data in new.items():
+            mode = os.lstat(path_text).st_mode & 0o7777
+            self.env.write_text(path_text, data, mode)
+
     def _remove_broken(self, action: RemoveBroken) -> None:
         for path in action.paths:
             self.env.remove(path)
@@ -238,7 +267,7 @@ class Applier:
 
     def _write_state(self, action: WriteState) -> None:
         self._changes.sweep()
-        state = action.state.to_json()
+        state = action.state.at(Location.of(self.env.path)).to_json()  # where it is now
         if self.stamp is not None:
             state["stamp"] = self.stamp()
         self.env.write_json(self.env.state_dir / STATE, state)

@@ -235,6 +235,21 @@ def _built(env: Path) -> None:
         raise EnvError(f"{env}: no env here yet", hint="run `poorenv sync` to build it")
 
 
+def _in_place(env: Path) -> None:
+    """An EnvError when the env was copied here from an env that is still there, and not yet
+    repaired: its scripts would run (and install into) the other env. (A moved env's scripts
+    find no interpreter: `run` says so.)"""
+    from poorenv.state.record import built_elsewhere
+
+    built = built_elsewhere(env)
+    if built is not None and os.path.isdir(built.path):
+        raise EnvError(
+            f"{env}: env built at {built.path}, now at {os.path.realpath(env)}: its scripts"
+            f" still run the env at {built.path}",
+            hint="run `poorenv sync`: it rewrites them for this place",
+        )
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from poorenv.doctor import examine
     from poorenv.lock.lockfile import read_lock
@@ -300,6 +315,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     env_path = config.env_path
     if not env_exists(env_path) or not os.path.exists(env_path / "bin" / "python"):
         raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
+    _in_place(env_path)
     exec_command(cmd, run_environ(env_path, config.env_prompt))
 
 
@@ -313,6 +329,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
             f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
         )
     _built(config.env_path)
+    _in_place(config.env_path)
     print(code(config.env_path, shell, config.env_prompt), end="")
     return EXIT_OK
 

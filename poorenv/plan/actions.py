@@ -112,6 +112,21 @@ class WriteFiles(Action):
 
 
 @dataclass(frozen=True)
+class Relocate(Action):
+    """The env was moved or copied from `old` to `new`: rewrite the scripts whose header names
+    the interpreter at `old` (each atomically, its mode kept) and their RECORD lines. What is
+    installed stays; the activation scripts are rewritten by `WriteFiles`."""
+
+    old: Path
+    new: Path
+    files: tuple[Path, ...]
+
+    def summary(self) -> str:
+        count = len(self.files)
+        return f"relocate env from {self.old}: rewrite {count} script(s)"
+
+
+@dataclass(frozen=True)
 class PackageChange:
     name: str
     old: str | None  # installed version, None when not installed
@@ -194,6 +209,7 @@ _KINDS: dict[type[Action], str] = {
     MakeDirs: "make-dirs",
     MakeLinks: "make-links",
     WriteFiles: "write-files",
+    Relocate: "relocate",
     RemoveBroken: "remove-broken",
     InstallPackages: "install-packages",
     RemovePackages: "remove-packages",

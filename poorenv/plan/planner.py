@@ -23,6 +23,7 @@ from poorenv.plan.actions import (
     PackageChange,
     Plan,
     Refuse,
+    Relocate,
     RemoveBroken,
     RemovePackages,
     WriteFiles,
@@ -30,6 +31,7 @@ from poorenv.plan.actions import (
 )
 from poorenv.plan.activation import scripts as activation_scripts
 from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout
+from poorenv.plan.relocate import names_env
 from poorenv.state.env import MISSING, Entry, EnvState, MirrorState, is_bytecode
 from poorenv.state.record import BaseFingerprint, EnvRecord, PackageRecord
 
@@ -92,6 +94,8 @@ def plan(
         if action:
             actions.append(action)
     actions += _links_dirs_files(layout, env, fresh)
+    if not fresh:
+        actions += relocation(env)
 
     if lock is not None:
         recorded = env.record.packages if env.record and not fresh else {}
@@ -104,14 +108,14 @@ def plan(
     if not fresh:
         actions[:0] = refusals(env, actions)
 
-    wanted = desired_record(base, layout, lock)
+    wanted = desired_record(base, layout, lock).at(env.location)
     if lock is None and env.record:  # the packages are unknown until there is a lock
         wanted = dataclasses.replace(wanted, packages=env.record.packages)
     if actions or fresh or env.record != wanted or env.unfinished is not None:
         reason = (
             "env changed"
             if actions
-            else "state record out of date"
+            else _stale_record(env)
             if env.record
             else "state record missing or unreadable"
         )
@@ -167,6 +171,23 @@ def package_actions(
     if extra:
         actions.append(RemovePackages("not in the lock", extra))
     return actions
+
+
+def relocation(env: EnvState) -> list[Action]:
+    """A `Relocate` when the record says the env was built at another path than it is now:
+    the scripts whose header names the interpreter at the recorded path. Always from the
+    recorded path to the current one, so that a second move is repaired like the first."""
+    built, now = env.record.location if env.record else None, env.location
+    if built is None or now is None or built.path == now.path:
+        return []
+    files = tuple(sorted(p for p, named in env.scripts.items() if names_env(named, built.path)))
+    return [Relocate(str(built.change_to(now)), Path(built.path), Path(now.path), files)]
+
+
+def _stale_record(env: EnvState) -> str:
+    built = env.record.location if env.record else None
+    changed = built.change_to(env.location) if built and env.location else None
+    return changed or "state record out of date"
 
 
 def refusals(env: EnvState, actions: list[Action]) -> list[Action]:

@@ -15,7 +15,8 @@ from typing import Any
 from poorenv.envdir import is_empty, read_marker
 from poorenv.paths import loads_json
 from poorenv.plan.layout import BYTECODE_DIR, STATE, UNFINISHED, Layout, Mirror, state_dir
-from poorenv.state.record import EnvRecord, Unfinished
+from poorenv.plan.relocate import HEAD_BYTES, interpreter_of
+from poorenv.state.record import EnvRecord, Location, Unfinished
 from poorenv.state.scheme import Unsafe
 from poorenv.state.site import SitePackages
 
@@ -61,6 +62,10 @@ class EnvState:
     # where it leads). When there are any, nothing below them was read.
     links_out: tuple[tuple[Path, str], ...] = ()
     unsafe: tuple[Unsafe, ...] = ()  # what no installer may be let at (SitePackages.unsafe)
+    location: Location | None = None  # the env directory's real path and identity now
+    # When the record says the env was built elsewhere: each script in the scripts dirs and
+    # the interpreter its header names (plan.relocate.interpreter_of). Else not read.
+    scripts: Mapping[Path, str] = field(default_factory=dict)
 
     def entry(self, path: Path) -> Entry:
         return self.entries.get(path, MISSING)
@@ -127,13 +132,17 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
     texts = {path: read_text(path) for path in (layout.pyvenv_cfg, *text_files)}
     saved = read_json(sdir / STATE)
     site = SitePackages.read(layout.site_dirs) if not links_out else SitePackages()
+    record = EnvRecord.from_json(saved)
+    location = location_of(env)
+    built = record.location if record else None
+    moved = built is not None and location is not None and built.path != location.path
     return EnvState(
         path=env,
         exists=True,
         is_dir=True,
         empty=is_empty(env),
         marker=read_marker(env),
-        record=EnvRecord.from_json(saved),
+        record=record,
         stamp=saved.get("stamp") if saved else None,
         unfinished=read_unfinished(sdir),
         entries=entries,
@@ -145,7 +154,38 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         unsafe=tuple(u for u in site.unsafe(layout.scheme) if u.name or Path(u.path) not in managed)
         if not links_out
         else (),
+        location=location,
+        scripts=read_scripts(layout.scheme.scripts) if moved and not links_out else {},
     )
+
+
+def location_of(env: Path) -> Location | None:
+    try:
+        return Location.of(env)
+    except OSError:
+        return None
+
+
+def read_scripts(dirs: tuple[Path, ...]) -> dict[Path, str]:
+    """Each regular file in `dirs` whose header names an interpreter: that interpreter."""
+    found: dict[Path, str] = {}
+    for directory in dirs:
+        try:
+            scanner = os.scandir(directory)
+        except OSError:
+            continue
+        with scanner:
+            for item in scanner:
+                if not item.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    with open(item.path, "rb") as handle:
+                        interpreter = interpreter_of(handle.read(HEAD_BYTES))
+                except OSError:
+                    continue
+                if interpreter is not None:
+                    found[directory / item.name] = interpreter
+    return found
 
 
 def links_leaving(layout: Layout) -> tuple[tuple[Path, str], ...]:

@@ -39,7 +39,7 @@ from poorenv.paths import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-STAMP_FORMAT = 3  # 3: the config text is kept redacted
+STAMP_FORMAT = 4  # 3: the config text is kept redacted; 4: the env's identity
 ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}  # what a no-op prints
 _SKIP_DIRS = frozenset({"__pycache__", "site-packages", "dist-packages", "test"})
 
@@ -76,8 +76,21 @@ def take(
         "config": _without_credentials(config_text),
         "request": request,
         "discovery": dirs,
+        "env": identity(str(env)),
         "stats": {path: stat_of(path) for path in sorted(paths)},
     }
+
+
+def identity(env: str) -> list[Any] | None:
+    """The env directory's real path and (st_dev, st_ino): one stat. A stamp answers only for
+    the directory it was taken in, never for a copy (whose stamp names the original's files,
+    which still match) or for a directory restored at its path."""
+    real = os.path.realpath(env)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None
+    return [real, st.st_dev, st.st_ino]
 
 
 def _env_dirs(env: Path) -> Iterable[Path]:
@@ -114,9 +127,17 @@ def _without_credentials(text: str) -> str:
     return redact(text)
 
 
-def matches(stamp: Mapping[str, Any] | None, request: str, config_text: str) -> bool:
-    """True when `stamp` proves the env is still exactly as the last complete sync left it."""
+def matches(
+    stamp: Mapping[str, Any] | None, request: str, config_text: str, env: str | None = None
+) -> bool:
+    """True when `stamp` proves the env is still exactly as the last complete sync left it:
+    the env directory `env` (or without it, the one the stamp names) is the one stamped."""
     if not isinstance(stamp, Mapping) or stamp.get("format") != STAMP_FORMAT:
+        return False
+    recorded = stamp.get("env")
+    if not isinstance(recorded, list) or not recorded or not isinstance(recorded[0], str):
+        return False
+    if identity(recorded[0] if env is None else env) != recorded:
         return False
     if not stamp.get("lock_fresh") or stamp.get("config") != _without_credentials(config_text):
         return False
@@ -163,7 +184,7 @@ def quick_check(start: str) -> str | None:
     request = stamp.get("request")
     if not isinstance(request, str):
         return None
-    return env if matches(stamp, request, text) else None
+    return env if matches(stamp, request, text, env) else None
 
 
 def _env_table(text: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ whatever the record says: a half-done upgrade never passes as in sync.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from poorenv.discover.interpreter import Interpreter
 
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the env's location; a format-1 record reads as "location unknown"
+READABLE_FORMATS = (1, STATE_FORMAT)
 UNFINISHED_FORMAT = 1
 
 
@@ -52,6 +55,33 @@ class BaseFingerprint:
 
 
 @dataclass(frozen=True)
+class Location:
+    """Where an env was built: its real path, and its directory's identity (st_dev, st_ino).
+
+    A moved env has another path; a copied one another path and directory; one restored at
+    its old path (a cache, a backup) the same path in another directory."""
+
+    path: str
+    dev: int
+    ino: int
+
+    @classmethod
+    def of(cls, env: str | os.PathLike[str]) -> Location:
+        """The location of the env directory `env` now (one stat; OSError when it is gone)."""
+        real = os.path.realpath(env)
+        st = os.stat(real)
+        return cls(real, st.st_dev, st.st_ino)
+
+    def change_to(self, new: Location) -> str | None:
+        """Why `new` is another directory than this one, if it is."""
+        if self.path != new.path:
+            return f"env built at {self.path}, now at {new.path}"
+        if (self.dev, self.ino) != (new.dev, new.ino):
+            return f"env directory {self.path} replaced since it was built (restored or copied)"
+        return None
+
+
+@dataclass(frozen=True)
 class PackageRecord:
     version: str
     hashes: str  # LockedPackage.digest: which artifacts the installed pin accepted
@@ -65,20 +95,30 @@ class EnvRecord:
     exe: str  # the interpreter's file name in bin/
     packages: Mapping[str, PackageRecord] = field(default_factory=dict)
     format: int = STATE_FORMAT
+    location: Location | None = None  # where it was built; None: unknown (a format-1 record)
+
+    def at(self, location: Location | None) -> EnvRecord:
+        """This record for the env at `location` (the applier records where it wrote)."""
+        return dataclasses.replace(self, location=location, format=STATE_FORMAT)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "format": self.format,
             "base": vars(self.base).copy(),
             "exe": self.exe,
             "packages": {n: vars(p).copy() for n, p in sorted(self.packages.items())},
         }
+        if self.location is not None:
+            data["location"] = vars(self.location).copy()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> EnvRecord | None:
         """The record in `data`; None when absent, of another format or malformed (the planner
-        then treats the env as never recorded, which only costs a rewrite)."""
-        if not isinstance(data, Mapping) or data.get("format") != STATE_FORMAT:
+        then treats the env as never recorded, which only costs a rewrite). A format-1 record
+        (or one without a readable location) has `location` None: "unknown", rewritten by the
+        next sync."""
+        if not isinstance(data, Mapping) or data.get("format") not in READABLE_FORMATS:
             return None
         try:
             base = data["base"]
@@ -93,9 +133,10 @@ class EnvRecord:
                 str(name): PackageRecord(str(p["version"]), str(p["hashes"]))
                 for name, p in data["packages"].items()
             }
-            return cls(fingerprint, str(data["exe"]), packages)
+            record = cls(fingerprint, str(data["exe"]), packages, int(data["format"]))
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
+        return dataclasses.replace(record, location=_location(data.get("location")))
 
 
 @dataclass(frozen=True)
@@ -133,3 +174,26 @@ class Unfinished:
         if not all(isinstance(item, str) for item in (*names, *files)):
             return cls(everything=True)
         return cls(frozenset(names), tuple(files))
+
+
+def _location(data: Any) -> Location | None:
+    try:
+        return Location(str(data["path"]), int(data["dev"]), int(data["ino"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def built_elsewhere(env: str | os.PathLike[str]) -> Location | None:
+    """Where the env was built, when its state.json names another path than where it is now
+    (moved or copied, not yet repaired: its scripts still run the interpreter there); None when
+    it was built here, or when that is not known."""
+    from poorenv.paths import STATE, STATE_DIR, loads_json
+
+    try:
+        with open(os.path.join(env, STATE_DIR, STATE), "rb") as handle:
+            record = EnvRecord.from_json(loads_json(handle.read()))
+        now = os.path.realpath(env)
+    except (OSError, ValueError):
+        return None
+    built = record.location if record else None
+    return built if built is not None and built.path != now else None
