@@ -13,6 +13,7 @@ OSError (cannot start) or `TimedOut`.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import subprocess
@@ -78,6 +79,18 @@ class ToolError(PoorenvError):
         self.tail = tuple(tail)
 
 
+def _settings(environ: Mapping[str, str]) -> list[str]:
+    """The index settings poorenv passes by environment (never in argv, where other users can
+    read them), as `NAME=value` words for the log, redacted."""
+    from poorenv.index import VARIABLES
+
+    return [
+        redact(f"{name}={environ[name]}")
+        for name in VARIABLES
+        if name in environ and os.environ.get(name) != environ[name]
+    ]
+
+
 def run(
     argv: Sequence[str | Path],
     *,
@@ -96,8 +109,8 @@ def run(
     """
     words = [str(word) for word in argv]
     shown = redact_argv(words)
-    log.info("running %s", shlex.join(shown))
     environ = paths.clean_environ() if env is None else dict(env)
+    log.info("running %s", shlex.join([*_settings(environ), *shown]))
     environ.update(cache.children_environ())  # only while the run uses a temporary cache
     try:
         result = _spawn(words, environ, None if cwd is None else str(cwd), input, timeout)

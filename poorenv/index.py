@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from poorenv.config import IndexConfig
 
 UV_NO_INDEX = "UV_NO_INDEX"  # set for uv's sake; uv 0.13 ignores it, so `uv_flags` reads it
+VARIABLES = (  # every variable index_environ may set; `_run` shows them, redacted, with -v
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX",
+    "UV_DEFAULT_INDEX", "UV_INDEX", "UV_FIND_LINKS", UV_NO_INDEX,
+)  # fmt: skip
 
 
 def index_environ(index: IndexConfig, project_dir: Path) -> dict[str, str]:
