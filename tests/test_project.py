@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +14,15 @@ from poorenv.config import Config, parse_config
 from poorenv.errors import ApplyError, LockError
 from poorenv.lock.inputs import input_hash
 from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter, write_lock
-from poorenv.plan.actions import Action, InstallPackages
+from poorenv.plan.actions import InstallPackages
 from poorenv.project import LockMode, Project
-from poorenv.report import Reporter
-from tests.test_applier import HASH, FakeInstaller, World, world  # noqa: F401 (fixture)
+from tests.test_applier import HASH, FakeInstaller, Recorder, World, world  # noqa: F401
 
 
-class Heard(Reporter):
-    def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
+class Heard(Recorder):
+    """The applier tests' Recorder, which also hears of a new lock."""
 
-    def action(self, action: Action) -> None:
-        self.events.append(("action", action.kind))
-
-    @contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        self.events.append(("step", text))
-        yield
+    events: list[tuple[str, Any]]  # type: ignore[assignment]
 
     def relocked(self, old: Lock | None, new: Lock) -> None:
         self.events.append(("relocked", (old is not None, len(new.packages))))
