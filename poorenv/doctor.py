@@ -23,8 +23,8 @@ from typing import Any
 
 from poorenv._run import ToolError, run
 from poorenv.discover.interpreter import Interpreter
-from poorenv.envdir import is_env
 from poorenv.lock.lockfile import Lock
+from poorenv.ownership import is_env
 from poorenv.plan.layout import Layout
 from poorenv.state.record import built_elsewhere
 from poorenv.state.scheme import Bounds, Scheme, Unsafe

@@ -18,12 +18,9 @@ import stat
 from typing import TYPE_CHECKING, Any
 
 from poorenv.ownership import (
-    check_env_path,
     damaged_marker,
-    env_exists,
     foreign,
     is_empty,
-    is_env,
     read_marker,
 )
 from poorenv.paths import MARKER, STATE, STATE_DIR
@@ -34,16 +31,7 @@ if TYPE_CHECKING:
 
     StrPath = str | os.PathLike[str]
 
-__all__ = [
-    "EnvDir",
-    "check_env_path",
-    "damaged_marker",
-    "env_exists",
-    "foreign",
-    "is_empty",
-    "is_env",
-    "read_marker",
-]
+__all__ = ["EnvDir"]  # whether a directory is poorenv's: poorenv.ownership
 
 
 # --- writes and deletes ---------------------------------------------------------------------------

@@ -84,7 +84,7 @@ class Project:
 
     @classmethod
     def load(cls, config: Config) -> Project:
-        from poorenv.envdir import check_env_path
+        from poorenv.ownership import check_env_path
 
         check_env_path(config.env_path, config.project_dir)
         base = find_interpreter(config.python, config.project_dir)
@@ -280,7 +280,7 @@ class Project:
 
     def info(self) -> dict[str, Any]:
         """What `poorenv info` shows: the project, its env, base and lock."""
-        from poorenv.envdir import is_env
+        from poorenv.ownership import is_env
 
         config, base = self.config, self.base
         lock = read_lock(self.lock_path)

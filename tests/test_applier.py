@@ -19,9 +19,10 @@ import poorenv._fs
 from poorenv.apply.applier import Applier
 from poorenv.apply.installers import InstallerError
 from poorenv.discover.interpreter import Interpreter
-from poorenv.envdir import EnvDir, is_env
+from poorenv.envdir import EnvDir
 from poorenv.errors import ApplyError, EnvError
 from poorenv.lock.lockfile import Lock, LockedPackage, LockInterpreter
+from poorenv.ownership import is_env
 from poorenv.plan.actions import Action, InstallPackages, MirrorTree, Plan, RemovePackages
 from poorenv.plan.layout import PYVENV_CFG_TEXT, Layout, build_layout
 from poorenv.plan.planner import desired_record, plan, text_file_paths

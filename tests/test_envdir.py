@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from poorenv import envdir, ownership
-from poorenv.envdir import EnvDir, check_env_path, is_empty, is_env, read_marker
+from poorenv.envdir import EnvDir
 from poorenv.errors import EnvError
+from poorenv.ownership import check_env_path, is_empty, is_env, read_marker
 
 MARKER = {"format": 1, "created-by": "poorenv 0.0", "abi": "cpython-312-x86_64-linux-gnu"}
 
@@ -468,8 +469,8 @@ def test_a_damaged_marker_gives_the_command_that_rebuilds(
     write_marker(env, text)
     (env / "bin").mkdir()
     before = tree(env)
-    assert envdir.damaged_marker(env) is not None
-    assert problem in str(envdir.damaged_marker(env))
+    assert ownership.damaged_marker(env) is not None
+    assert problem in str(ownership.damaged_marker(env))
     with pytest.raises(EnvError) as info:
         check_env_path(env, project)
     assert f"its marker .poorenv/marker.json is damaged ({problem}" in info.value.message
@@ -487,8 +488,8 @@ def test_a_damaged_marker_gives_the_command_that_rebuilds(
 
 def test_no_marker_file_is_not_damaged_but_foreign(tmp_path: Path) -> None:
     (tmp_path / "env" / "data").mkdir(parents=True)
-    assert envdir.damaged_marker(tmp_path / "env") is None
-    assert envdir.damaged_marker(made_env(tmp_path, "ours").path) is None
+    assert ownership.damaged_marker(tmp_path / "env") is None
+    assert ownership.damaged_marker(made_env(tmp_path, "ours").path) is None
     with pytest.raises(EnvError, match="not made by poorenv"):
         check_env_path(tmp_path / "env", tmp_path / "project")
 

@@ -229,7 +229,7 @@ def _inputs_read(config: Config) -> None:
 
 def _built(env: Path) -> None:
     """An EnvError when nothing stands at `env` yet: the env is not built."""
-    from poorenv.envdir import env_exists
+    from poorenv.ownership import env_exists
 
     if not env_exists(env):
         raise EnvError(f"{env}: no env here yet", hint="run `poorenv sync` to build it")
@@ -309,7 +309,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
-    from poorenv.envdir import env_exists
+    from poorenv.ownership import env_exists
 
     config = _config()
     env_path = config.env_path
@@ -335,7 +335,8 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from poorenv.envdir import EnvDir, check_env_path, env_exists
+    from poorenv.envdir import EnvDir
+    from poorenv.ownership import check_env_path, env_exists
     from poorenv.project import env_lock
 
     config = _config()

@@ -16,8 +16,8 @@ from typing import Any
 from poorenv.discover import interpreter, places
 from poorenv.discover.interpreter import Interpreter
 from poorenv.discover.places import is_path_request
-from poorenv.envdir import is_env
 from poorenv.errors import InterpreterError
+from poorenv.ownership import is_env
 
 __all__ = ["Prober", "find_interpreter", "is_path_request"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from poorenv.envdir import is_env
+from poorenv.ownership import is_env
 
 # Searched after PATH, in this order. Tests point it at a fake root.
 SYSTEM_DIRS = ("/usr/local/bin", "/usr/bin", "/opt/python/bin")

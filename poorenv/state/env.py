@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from poorenv.envdir import is_empty, read_marker
+from poorenv.ownership import is_empty, read_marker
 from poorenv.paths import loads_json
 from poorenv.plan.layout import BYTECODE_DIR, STATE, UNFINISHED, Layout, Mirror, state_dir
 from poorenv.plan.relocate import HEAD_BYTES, interpreter_of
