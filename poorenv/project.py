@@ -7,30 +7,25 @@ once per command and asks `stale_reason` once, and it speaks to its caller only 
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import logging
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from poorenv import cache
 from poorenv.config import Config
 from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
+from poorenv.envlock import env_lock
 from poorenv.errors import ConfigError, EnvError, LockError
 from poorenv.lock.inputs import stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
-from poorenv.paths import lock_timeout, unusable_cache
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
 from poorenv.plan.layout import Layout, build_layout
 from poorenv.report import Reporter
 from poorenv.state import fastpath
 from poorenv.state.env import EnvState, library_files, read_env
-from poorenv.state.record import BaseFingerprint
 
 if TYPE_CHECKING:
     from poorenv.apply.installers import Installer
@@ -255,55 +250,16 @@ class Project:
         return index_environ(self.config.index, self.config.project_dir)
 
     def cache_key(self, lock: Lock) -> str:
-        """A key for CI caches of the env: the lock, the base, the platform, poorenv's version.
+        """A key for CI caches of the env (see `projinfo.cache_key`)."""
+        from poorenv.projinfo import cache_key
 
-        The base's mtime is left out, so that identical installs on CI machines agree.
-        """
-        import hashlib
-        import json
-
-        from poorenv import __version__
-
-        base, project_dir = self.base, self.config.project_dir
-        identity = {
-            "lock": lock.content_hash,
-            "base": {k: v for k, v in base.fingerprint.items() if k != "mtime_ns"},
-            "abi": base.abi,
-            "platform": base.platform,
-            "poorenv": __version__,
-            "env": str(self.env.relative_to(project_dir))
-            if self.env.is_relative_to(project_dir)
-            else str(self.env),
-        }
-        digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-        return f"poorenv-{__version__}-{base.platform}-{base.implementation}{base.xy}-{digest[:32]}"
+        return cache_key(self, lock)
 
     def info(self) -> dict[str, Any]:
-        """What `poorenv info` shows: the project, its env, base and lock."""
-        from poorenv.ownership import is_env
+        """What `poorenv info` shows (see `projinfo.info`)."""
+        from poorenv.projinfo import info
 
-        config, base = self.config, self.base
-        lock = read_lock(self.lock_path)
-        return {
-            "project": str(config.project_dir),
-            "config": str(config.file),
-            "env": {
-                "path": str(self.env),
-                "exists": is_env(self.env),
-                "synced": fastpath.quick_check(str(config.project_dir)) is not None,
-            },
-            "base": {**vars(BaseFingerprint.of(base)), "abi": base.abi},
-            "lock": {
-                "path": str(self.lock_path),
-                "exists": lock is not None,
-                "content_hash": lock.content_hash if lock else None,
-                "packages": len(lock.packages) if lock else 0,
-                "problem": stale_reason(lock, config, base),
-            },
-            "installer": config.installer,
-            "cache_dir": str(cache.root()),
-            "cache_key": self.cache_key(lock) if lock else None,
-        }
+        return info(self)
 
     def pylock(self, reporter: Reporter | None = None) -> str:
         """poorenv.lock as a PEP 751 pylock.toml for the env's interpreter (asks pip for URLs)."""
@@ -345,42 +301,3 @@ class Project:
         return fastpath.take(
             (str(f) for f in files), self.env, config.python, lock_fresh, self._config_text()
         )
-
-
-@contextlib.contextmanager
-def env_lock(env: Path, reporter: Reporter | None = None) -> Iterator[None]:
-    """Hold the env's lock; tell `reporter` once if another process holds it.
-
-    The lock is an OS file lock: a process killed while holding it releases it, so a lock left
-    by a killed poorenv never blocks the next one.
-    """
-    import hashlib
-
-    from filelock import FileLock, Timeout
-
-    # The lock file lives in poorenv's cache, so that taking it writes nothing in the project,
-    # even for an env that does not exist yet or a sync that is then refused.
-    key = hashlib.sha256(os.fsencode(env)).hexdigest()[:24]
-    path = cache.lock_dir() / f"{key}.lock"
-    if not cache.trusted(path):  # another user's lock file: the temporary cache's instead
-        path = cache.lock_dir() / f"{key}.lock"
-    lock = FileLock(str(path), mode=0o600)
-    timeout = lock_timeout()
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:  # first: filelock's Timeout is a TimeoutError, so an OSError too
-        if reporter:
-            reporter.waiting(env)
-        try:
-            lock.acquire(timeout=-1 if timeout is None else timeout)
-        except Timeout:
-            raise EnvError(
-                f"{env}: another poorenv is still working on this env (waited {timeout:g} s)",
-                hint="try again later, or raise POORENV_LOCK_TIMEOUT",
-            ) from None
-    except OSError as exc:
-        raise unusable_cache(exc, "the env's lock") from None
-    try:
-        yield
-    finally:
-        lock.release()

@@ -26,8 +26,8 @@ from poorenv import _run, cache
 from poorenv.apply.pipwheel import pip_command, run_pip
 from poorenv.discover import interpreter
 from poorenv.discover.interpreter import PROBE_FORMAT, probe
+from poorenv.envlock import env_lock
 from poorenv.lock import resolver
-from poorenv.project import env_lock
 from tests.fakes import fake_base
 
 NOBODY = 65534

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from poorenv.envlock import env_lock
 from poorenv.lock.lockfile import read_lock, write_lock
-from poorenv.project import env_lock
 from tests.conftest import PYENV_ROOT, remount
 from tests.helpers import manifest, ok
 from tests.offline import (

@@ -336,8 +336,8 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from poorenv.envdir import EnvDir
+    from poorenv.envlock import env_lock
     from poorenv.ownership import check_env_path, env_exists
-    from poorenv.project import env_lock
 
     config = _config()
     env = config.env_path

@@ -230,9 +230,9 @@ def apply_plan_file(
     project: Project, path: Path, installer: Installer, reporter: Reporter
 ) -> list[Any]:
     """Carry out the plan saved at `path`, or refuse naming what changed since it was made."""
+    from poorenv.envlock import env_lock
     from poorenv.lock.lockfile import read_lock, write_lock
     from poorenv.plan import planner
-    from poorenv.project import env_lock
 
     data = read_plan_file(path)
     saved = data["saved"]
