@@ -32,6 +32,7 @@ from poorenv.lock.grammar import (
     text_problem,
     version_problem,
 )
+from poorenv.lock.localproject import LockedProject
 
 if TYPE_CHECKING:
     from poorenv.config import Config
@@ -113,6 +114,7 @@ class Lock:
     packages: tuple[LockedPackage, ...]
     created_by: str = f"poorenv {__version__}"
     version: int = LOCK_VERSION
+    project: LockedProject | None = None  # `[requirements] project`: see lock/localproject.py
 
     def package(self, name: str) -> LockedPackage | None:
         for package in self.packages:
