@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 
 def input_hash(config: Config) -> str:
-    """What the lock was made from: requirements, constraints, index, seed, interpreter request.
+    """What the lock was made from: requirements, constraints, index, seed, interpreter request,
+    and the project's requirements, extras and groups (its pyproject.toml: lock/pyproject.py).
 
     File contents count, not their modification times, and so do the files they include.
     Credentials in index URLs do not count, so rotating a password does not make the lock
     stale. A requirements line poorenv cannot lock is a ConfigError here (reqfile.py).
     """
+    from poorenv.lock.pyproject import read_project
     from poorenv.lock.reqfile import read_inputs
 
     read = read_inputs(config.file, config.requirement_files, config.constraint_files)
@@ -47,6 +49,13 @@ def input_hash(config: Config) -> str:
             "no-index": index.no_index,
         },
     }
+    project = read_project(config)
+    if project is not None:  # only then: locks of projects without one keep their hash
+        inputs["project"] = {
+            **project.hash_inputs(config.project_dir),
+            "extras": list(config.extras),
+            "groups": list(config.groups),
+        }
     included = [entry(f.path, f.constraint) for f in read if not f.listed]
     if included:  # only then: locks of projects without includes keep their hash
         inputs["included"] = included
@@ -62,7 +71,8 @@ def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | 
     if mismatch:
         return f"{LOCK_NAME} is for another interpreter: {mismatch}"
     if lock.input_hash != input_hash(config):
-        return (
-            f"{LOCK_NAME} is stale: poorenv.toml or a requirements file changed since it was made"
-        )
+        what = "poorenv.toml or a requirements file"
+        if config.project is not None:
+            what = "poorenv.toml, a requirements file or the project's pyproject.toml"
+        return f"{LOCK_NAME} is stale: {what} changed since it was made"
     return None
