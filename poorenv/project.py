@@ -18,7 +18,7 @@ from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.envlock import env_lock
 from poorenv.errors import ConfigError, EnvError, LockError
-from poorenv.lock.inputs import stale_reason
+from poorenv.lock.inputs import project_mismatch, stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
@@ -99,7 +99,7 @@ class Project:
         interpreter)."""
         lock = read_lock(self.lock_path)
         if frozen and lock is not None:
-            mismatch = lock.interpreter.mismatch(self.base)
+            mismatch = lock.interpreter.mismatch(self.base) or project_mismatch(lock, self.config)
             return LockStatus(lock, f"{self.lock_path}: {mismatch}" if mismatch else None)
         return LockStatus(lock, stale_reason(lock, self.config, self.base))
 

@@ -70,9 +70,30 @@ def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | 
     mismatch = lock.interpreter.mismatch(base)
     if mismatch:
         return f"{LOCK_NAME} is for another interpreter: {mismatch}"
+    mismatch = project_mismatch(lock, config)
+    if mismatch:
+        return f"{LOCK_NAME} is stale: {mismatch}"
     if lock.input_hash != input_hash(config):
         what = "poorenv.toml or a requirements file"
         if config.project is not None:
             what = "poorenv.toml, a requirements file or the project's pyproject.toml"
         return f"{LOCK_NAME} is stale: {what} changed since it was made"
     return None
+
+
+def project_mismatch(lock: Lock, config: Config) -> str | None:
+    """Whether the lock's project is not the one poorenv.toml names (checked even with
+    --frozen: sync installs the lock's project directory and runs its build backend)."""
+    want = None
+    if config.project is not None:
+        want = Path(os.path.relpath(config.project, config.project_dir)).as_posix()
+    have = lock.project.path if lock.project is not None else None
+    if have == want:
+        return None
+    return (
+        f"{LOCK_NAME} names the project {have!r}, poorenv.toml names {want!r}"
+        if have and want
+        else f"{LOCK_NAME} names the project {have!r}, poorenv.toml names none"
+        if have
+        else f"{LOCK_NAME} has no project, poorenv.toml names {want!r}"
+    )
