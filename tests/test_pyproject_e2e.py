@@ -4,16 +4,18 @@ of its source seen without a sync, `check` clean, and the project removed when d
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from poorenv.apply.pipwheel import seed_wheels
 from poorenv.discover.interpreter import probe
 from poorenv.paths import loads_toml
-from tests.conftest import write_config
+from tests.conftest import ROOT, write_config
 from tests.offline import HERE_PYTHON, installed, offline_env, offline_project, run
 
 PYPROJECT = """\
@@ -74,6 +76,15 @@ def test_the_project_is_locked_installed_editable_checked_and_dropped(
     assert lock["project"] == {"name": "app", "path": ".", "editable": True, "build": True}
     assert {p["name"] for p in lock["package"]} == {"alpha", "beta", "gamma", "pip"}
 
+    done = run(project, "plan", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    jsonschema.validate(
+        data, json.loads((ROOT / "schemas" / "poorenv-output.schema.json").read_text())
+    )
+    step = [a for a in data["actions"] if a["action"] == "install-project"]
+    assert [(a["name"], a["path"]) for a in step] == [("app", str(project))], data
+
     done = run(project, "sync")
     assert done.returncode == 0, done.stderr
     assert "install project app editable" in done.stdout
@@ -83,6 +94,8 @@ def test_the_project_is_locked_installed_editable_checked_and_dropped(
     assert value(project).stdout == "2\n"
     done = run(project, "check")
     assert (done.returncode, done.stdout.strip().endswith("in sync")) == (0, True), done.stdout
+    done = run(project, "doctor")  # the project's .pth puts its directory on sys.path: fine
+    assert done.returncode == 0, done.stdout
 
     # its requirements changed: the lock is stale (the no-op stamp watches pyproject.toml)
     (project / "pyproject.toml").write_text(PYPROJECT.replace('t = ["beta"]', "t = []"))
