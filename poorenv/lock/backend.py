@@ -16,10 +16,10 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from poorenv import cache, paths
 from poorenv._run import ToolError, run
@@ -93,34 +93,49 @@ def split_requires(metadata: str, file: Path) -> tuple[list[str], dict[str, list
 
 
 def _metadata(project: ProjectRequirements, base: Interpreter, index_env: Mapping[str, str]) -> str:
-    from pyproject_hooks import BuildBackendHookCaller
-
+    """The core metadata the backend writes for the project (its get_requires_for_build_wheel
+    installed too, in a backend env of their own)."""
     backend = project.backend or LEGACY_BACKEND
     requires = project.backend_requires if project.backend else ("setuptools>=40.8.0",)
-    python = backend_env(base, requires, index_env)
     what = f"the build backend of {project.file} ({backend})"
+    with tempfile.TemporaryDirectory(prefix="poorenv-metadata-") as tmp:
+        caller = _caller(project, backend, backend_env(base, requires, index_env), what)
+        more = _hook(what, caller.get_requires_for_build_wheel)
+        if set(more) - set(requires):
+            python = backend_env(base, (*requires, *more), index_env)
+            caller = _caller(project, backend, python, what)
+        name = _hook(
+            what, lambda: caller.prepare_metadata_for_build_wheel(tmp, _allow_fallback=True)
+        )
+        return Path(tmp, name, "METADATA").read_text(encoding="utf-8")
+
+
+def _caller(project: ProjectRequirements, backend: str, python: Path, what: str) -> Any:
+    from pyproject_hooks import BuildBackendHookCaller
 
     def runner(
         cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
     ) -> None:
         run(cmd, what=what, cwd=cwd, env=paths.clean_environ(**(extra_environ or {})))
 
-    caller = BuildBackendHookCaller(
+    return BuildBackendHookCaller(
         str(project.directory), backend, backend_path=list(project.backend_path) or None,
         runner=runner, python_executable=str(python),
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="poorenv-metadata-") as tmp:
-        try:
-            name = caller.prepare_metadata_for_build_wheel(tmp, _allow_fallback=True)
-        except ToolError as exc:
-            raise ConfigError(
-                f"{what} failed: {exc.detail}",
-                hint="the backend's own last lines follow; fix the project, then lock again",
-                details=tuple(exc.tail[-6:]),
-            ) from None
-        except Exception as exc:  # pyproject-hooks' own: a backend that is missing or broken
-            raise ConfigError(f"{what} failed: {type(exc).__name__}: {exc}") from None
-        return Path(tmp, name, "METADATA").read_text(encoding="utf-8")
+
+
+def _hook(what: str, call: Callable[[], Any]) -> Any:
+    """A hook's answer; its failure one ConfigError with the backend's own last lines."""
+    try:
+        return call()
+    except ToolError as exc:
+        raise ConfigError(
+            f"{what} failed: {exc.detail}",
+            hint="the backend's own last lines follow; fix the project, then lock again",
+            details=tuple(exc.tail[-6:]),
+        ) from None
+    except Exception as exc:  # pyproject-hooks' own: a backend that is missing or broken
+        raise ConfigError(f"{what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def backend_env(base: Interpreter, requires: Sequence[str], index_env: Mapping[str, str]) -> Path:
