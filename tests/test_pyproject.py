@@ -268,3 +268,37 @@ def test_planner_installs_the_project_editable_and_keeps_it(tmp_path: Path) -> N
     # without a [build-system]: only its dependencies
     nobuild = dataclasses.replace(lock, project=LockedProject("my-app", ".", build=False))
     assert "my-app" not in desired_record(base, layout, nobuild).packages
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "requirements", "words"),
+    [
+        (None, "", "pyproject.toml: no such file"),
+        ("[project\n", "", "pyproject.toml: invalid TOML"),
+        (PYPROJECT, 'extras = ["colour"]', "no extra 'colour'"),
+        (PYPROJECT, 'groups = ["docs"]', "no group 'docs'"),
+        (
+            PYPROJECT.replace('lint = ["ruff"]', 'lint = [{include-group = "dev"}]'),
+            'groups = ["lint"]',
+            "Cyclic dependency group include while resolving lint",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["sync", "check"])
+def test_bad_input_is_one_error_line_exit_2_and_nothing_changed(
+    tmp_path: Path, pyproject: str | None, requirements: str, words: str, command: str
+) -> None:
+    from tests.conftest import write_config
+    from tests.helpers import poorenv
+    from tests.offline import HERE_PYTHON, offline_env
+
+    if pyproject is not None:
+        (tmp_path / "pyproject.toml").write_text(pyproject)
+    write_config(tmp_path, HERE_PYTHON, extra=f'[requirements]\nproject = "."\n{requirements}\n')
+    before = sorted(p.name for p in tmp_path.iterdir())
+    done = poorenv(command, cwd=tmp_path, env=offline_env())
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], done.stderr
+    assert str(tmp_path / "pyproject.toml") in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

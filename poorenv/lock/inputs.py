@@ -66,6 +66,9 @@ def input_hash(config: Config) -> str:
 def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | None:
     """Why `lock` cannot be used as it is for `config` on `base`; None when it can."""
     if lock is None:
+        from poorenv.lock.pyproject import read_project
+
+        read_project(config)  # a project that cannot be locked says why now, not at sync
         return f"{LOCK_NAME} is missing"
     mismatch = lock.interpreter.mismatch(base)
     if mismatch:
