@@ -105,6 +105,8 @@ def test_the_project_is_locked_installed_editable_checked_and_dropped(
 
     # dropped from poorenv.toml: the next sync removes it, its dependencies stay as locked
     configure(project, installer, 'packages = ["alpha==1.0"]')
+    done = run(project, "sync", "--frozen")  # would install a project poorenv.toml does not name
+    assert done.returncode == 2 and "names the project '.', poorenv.toml names none" in done.stderr
     done = run(project, "sync")
     assert done.returncode == 0, done.stderr
     assert "app" not in installed(project) and "alpha" in installed(project)
