@@ -97,9 +97,9 @@ def examine(
     problems += _links(layout, base, bounds)
     problems += _location(env)
     problems += _interpreter(layout, base)
-    problems += _sys_path(layout, base)
     if site is None:
         site = SitePackages.read(layout.site_dirs)
+    problems += _sys_path(layout, base, _editable_pths(site))
     problems += _pth_code(site)
     problems += _records(site, layout.scheme, bounds)
     problems += _distributions(site, lock)
@@ -179,7 +179,21 @@ def _interpreter(layout: Layout, base: Interpreter) -> Iterator[Problem]:
 # --- sys.path ------------------------------------------------------------------------------------
 
 
-def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
+def _editable_pths(site: SitePackages) -> set[str]:
+    """The .pth files that editable installs (the project itself) list: the directories they
+    put on sys.path are the point of an editable install."""
+    editable = site.editables()
+    return {
+        os.path.normpath(path)
+        for dist in site.select(editable)
+        for _, path in dist.listed()[1]
+        if path.endswith(".pth")
+    }
+
+
+def _sys_path(
+    layout: Layout, base: Interpreter, editable: Collection[str] = ()
+) -> Iterator[Problem]:
     env = str(layout.env)
     runs = [
         (f"{layout.exe}", [str(layout.exe)], dict(os.environ)),
@@ -200,6 +214,8 @@ def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
         added = _pth_entries(facts["path"])
         for entry in facts["path"]:
             if not entry or entry == env or entry.startswith(env + os.sep) or entry in seen:
+                continue
+            if entry in added and os.path.normpath(added[entry]) in editable:
                 continue
             seen.add(entry)
             why, fix = _why_on_path(entry, facts, added)

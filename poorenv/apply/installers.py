@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 INSTALLING = "installing packages"
 REMOVING = "removing packages"
+INSTALLING_PROJECT = "installing the project editable"
 _DEBUG_HINT = "--debug shows the installer's output"
 _NO_OUTPUT = "the installer failed"
 _HASH_HINT = (
@@ -72,6 +73,11 @@ class Installer(Protocol):
         """Remove the distributions `names`. Raises InstallerError."""
         ...
 
+    def install_editable(self, path: Path) -> None:
+        """Install the project in `path` editable (PEP 660) with `--no-deps`, its build backend
+        fetched into an isolated build env with the index settings. Raises InstallerError."""
+        ...
+
 
 @dataclass(frozen=True)
 class PipInstaller:
@@ -102,6 +108,17 @@ class PipInstaller:
         result = self._pip(["uninstall", "--yes", "--root-user-action=ignore", *names], REMOVING)
         if result.returncode != 0:
             raise _killed(REMOVING, result, self.name) or pip_failure(REMOVING, result.stderr)
+
+    def install_editable(self, path: Path) -> None:
+        args = [
+            "install", "--no-deps", "--no-compile", "--no-warn-script-location",
+            "--no-warn-conflicts", "--root-user-action=ignore", "--editable", str(path),
+        ]  # fmt: skip
+        result = self._pip(args, INSTALLING_PROJECT)
+        if result.returncode != 0:
+            raise _killed(INSTALLING_PROJECT, result, self.name) or pip_failure(
+                INSTALLING_PROJECT, result.stderr
+            )
 
     def _pip(self, args: list[str], what: str) -> Result:
         try:
@@ -156,6 +173,17 @@ class UvInstaller:
         result = self._uv(argv, REMOVING)
         if result.returncode != 0:
             raise _killed(REMOVING, result, self.name) or uv_failure(REMOVING, result.stderr)
+
+    def install_editable(self, path: Path) -> None:
+        argv = [
+            self.uv, "pip", "install", "--python", str(self.python), "--no-deps",
+            *uv_flags(self.index_env), "--editable", str(path),
+        ]  # fmt: skip
+        result = self._uv(argv, INSTALLING_PROJECT)
+        if result.returncode != 0:
+            raise _killed(INSTALLING_PROJECT, result, self.name) or uv_failure(
+                INSTALLING_PROJECT, result.stderr
+            )
 
     def _uv(self, argv: list[str], what: str) -> Result:
         try:

@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 
 def input_hash(config: Config) -> str:
-    """What the lock was made from: requirements, constraints, index, seed, interpreter request.
+    """What the lock was made from: requirements, constraints, index, seed, interpreter request,
+    and the project's requirements, extras and groups (its pyproject.toml: lock/pyproject.py).
 
     File contents count, not their modification times, and so do the files they include.
     Credentials in index URLs do not count, so rotating a password does not make the lock
     stale. A requirements line poorenv cannot lock is a ConfigError here (reqfile.py).
     """
+    from poorenv.lock.pyproject import read_project
     from poorenv.lock.reqfile import read_inputs
 
     read = read_inputs(config.file, config.requirement_files, config.constraint_files)
@@ -47,6 +49,13 @@ def input_hash(config: Config) -> str:
             "no-index": index.no_index,
         },
     }
+    project = read_project(config)
+    if project is not None:  # only then: locks of projects without one keep their hash
+        inputs["project"] = {
+            **project.hash_inputs(config.project_dir),
+            "extras": list(config.extras),
+            "groups": list(config.groups),
+        }
     included = [entry(f.path, f.constraint) for f in read if not f.listed]
     if included:  # only then: locks of projects without includes keep their hash
         inputs["included"] = included
@@ -57,12 +66,37 @@ def input_hash(config: Config) -> str:
 def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | None:
     """Why `lock` cannot be used as it is for `config` on `base`; None when it can."""
     if lock is None:
+        from poorenv.lock.pyproject import read_project
+
+        read_project(config)  # a project that cannot be locked says why now, not at sync
         return f"{LOCK_NAME} is missing"
     mismatch = lock.interpreter.mismatch(base)
     if mismatch:
         return f"{LOCK_NAME} is for another interpreter: {mismatch}"
+    mismatch = project_mismatch(lock, config)
+    if mismatch:
+        return f"{LOCK_NAME} is stale: {mismatch}"
     if lock.input_hash != input_hash(config):
-        return (
-            f"{LOCK_NAME} is stale: poorenv.toml or a requirements file changed since it was made"
-        )
+        what = "poorenv.toml or a requirements file"
+        if config.project is not None:
+            what = "poorenv.toml, a requirements file or the project's pyproject.toml"
+        return f"{LOCK_NAME} is stale: {what} changed since it was made"
     return None
+
+
+def project_mismatch(lock: Lock, config: Config) -> str | None:
+    """Whether the lock's project is not the one poorenv.toml names (checked even with
+    --frozen: sync installs the lock's project directory and runs its build backend)."""
+    want = None
+    if config.project is not None:
+        want = Path(os.path.relpath(config.project, config.project_dir)).as_posix()
+    have = lock.project.path if lock.project is not None else None
+    if have == want:
+        return None
+    return (
+        f"{LOCK_NAME} names the project {have!r}, poorenv.toml names {want!r}"
+        if have and want
+        else f"{LOCK_NAME} names the project {have!r}, poorenv.toml names none"
+        if have
+        else f"{LOCK_NAME} has no project, poorenv.toml names {want!r}"
+    )

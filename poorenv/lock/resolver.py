@@ -28,6 +28,7 @@ from poorenv.lock.grammar import FieldError, shown
 from poorenv.lock.inputs import input_hash
 from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter
 from poorenv.lock.origins import Origins, check_upgrade_names
+from poorenv.lock.pyproject import add_project
 from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def resolve(
     )
     origins.add_setting(config.file, "[env] seed", config.seed)
     origins.add_files(files)
+    project = add_project(config, base, origins)  # [requirements] project: lock/pyproject.py
     inputs, constraints = origins.lines(), origins.lines(constraint=True)
     if upgrade_packages:
         locked = [p.name for p in previous.packages] if previous is not None else []
@@ -74,7 +76,7 @@ def resolve(
             f"{base.describe()}: its {exc.field} cannot be written in {LOCK_NAME}: {exc.problem}"
         ) from None
     if not inputs:
-        return Lock(hashed, interpreter, ())
+        return Lock(hashed, interpreter, (), project=project)
     python = resolver_python(base)
     with tempfile.TemporaryDirectory(prefix="poorenv-lock-") as tmp:
         source = Path(tmp, "requirements.in")
@@ -114,7 +116,7 @@ def resolve(
                 details=exc.details,
             ) from None
         packages = parse_requirements(output.read_text(encoding="utf-8"))
-    return Lock(hashed, interpreter, tuple(packages))
+    return Lock(hashed, interpreter, tuple(packages), project=project)
 
 
 def resolver_python(base: Interpreter) -> Path:

@@ -214,6 +214,24 @@ class SitePackages:
         """The distribution called `name` (any spelling), if installed."""
         return self.distributions.get(_canonical(name))
 
+    def editables(self) -> dict[str, str]:
+        """The distributions installed editable: name -> the URL of their source directory
+        (PEP 610 direct_url.json, which installs from an index do not write)."""
+        import json
+
+        found: dict[str, str] = {}
+        for name, dist in self.distributions.items():
+            try:
+                with open(dist.dist_info / "direct_url.json", encoding="utf-8") as handle:
+                    data = json.loads(handle.read(1 << 16))
+            except (OSError, ValueError):
+                continue
+            info = data.get("dir_info") if isinstance(data, dict) else None
+            if isinstance(info, dict) and info.get("editable") is True:
+                url = data.get("url")
+                found[name] = url if isinstance(url, str) else ""
+        return found
+
     def select(self, names: Iterable[str]) -> list[Distribution]:
         """The installed distributions among `names` (any spelling), in the order given."""
         wanted = dict.fromkeys(_canonical(n) for n in names)
