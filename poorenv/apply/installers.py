@@ -248,7 +248,13 @@ def uv_failure(what: str, stderr: str) -> InstallerError:
     if "Hash mismatch" in stderr:
         return _hash_mismatch(what, re.findall(r"Hash mismatch for `([^`]+)`", stderr))
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    causes = [line for line in lines if line.startswith(_UV_CAUSES)]
+    causes: list[str] = []  # each cause with the lines uv wrapped it onto (long paths)
+    for line in lines:
+        if line.startswith(_UV_CAUSES) or line.startswith("[std"):
+            causes.append(line)
+        elif causes and not causes[-1].startswith("[std"):
+            causes[-1] += f" {line}"
+    causes = [cause for cause in causes if not cause.startswith("[std")]
     detail = (causes or lines or [_NO_OUTPUT])[-1]
     for prefix in _UV_CAUSES:
         if detail.startswith(prefix):
