@@ -258,6 +258,25 @@ def split_egg_info(path: Path) -> tuple[NormalizedName, str] | None:
     return _canonical(parts[0]), version
 
 
+def record_hash(path: Path | str, algorithm: str = "sha256") -> tuple[str, str] | None:
+    """A file's RECORD hash and size ("sha256=<urlsafe base64, unpadded>", "1234"), as the
+    wheel format writes them; None when it cannot be read."""
+    import base64
+    import hashlib
+
+    try:
+        digest = hashlib.new(algorithm)
+        size = 0
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    except (OSError, ValueError):
+        return None
+    encoded = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return f"{algorithm}={encoded}", str(size)
+
+
 def _lines(path: Path) -> list[str]:
     """The non-blank lines of a small text file, stripped; [] when missing or unreadable."""
     try:
