@@ -162,6 +162,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--verify", action="store_true",
+        help="also compare every installed file with its RECORD hash (bytecode included)",
+    )  # fmt: skip
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser(

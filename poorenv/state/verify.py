@@ -52,6 +52,19 @@ class Verification:
     def ok(self) -> bool:
         return not self.mismatches
 
+    def render(self, shown: int = 10) -> str:
+        """One line when every file matches; else a line and the first `shown` mismatches."""
+        counts = f"{self.checked} file(s) checked"
+        if self.unhashed:
+            counts += f", {self.unhashed} listed without a hash"
+        if self.ok:
+            return f"every installed file matches its RECORD hash ({counts})"
+        lines = [f"{len(self.mismatches)} installed file(s) differ ({counts})"]
+        lines += [f"  {m.describe()}" for m in self.mismatches[:shown]]
+        if len(self.mismatches) > shown:
+            lines.append(f"  ... and {len(self.mismatches) - shown} more")
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
