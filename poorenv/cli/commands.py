@@ -224,6 +224,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             project.config.project_dir,
             args.module,
             args.process_group,
+            args.user,
+            args.app,
         )
         for line in warnings:
             warn(line)
