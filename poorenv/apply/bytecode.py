@@ -42,9 +42,10 @@ from poorenv.state.site import Distribution, SitePackages, UnsafeDistribution, r
 # tracebacks name the file where it is). Checked, not unchecked: Python still rereads and hashes
 # the source on import, so an edited module is recompiled, never silently shadowed by stale
 # bytecode; it is also the mode py_compile itself picks under SOURCE_DATE_EPOCH. The caller sets
-# PYTHONHASHSEED=0: marshal writes a frozenset constant (`x in {"a", "b"}`) in iteration order,
-# which hash randomisation would vary. The workers are forked explicitly: from Python 3.14 the
-# default start method is forkserver, whose workers cannot find functions defined by `-c`.
+# PYTHONHASHSEED=0: up to 3.10, marshal writes a frozenset constant (`x in {"a", "b"}`) in
+# iteration order, which hash randomisation would vary. The workers are forked explicitly: from
+# Python 3.14 the default start method is forkserver, whose workers cannot find functions that
+# `-c` defined.
 #
 # importlib's _write_atomic ignores a short write (CPython up to 3.13.0 at least): on a nearly
 # full disk or at a file-size limit it renames a truncated .pyc into place, and importing the
