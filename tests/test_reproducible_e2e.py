@@ -107,11 +107,13 @@ def test_one_lock_in_two_directories_gives_the_same_bytes_and_check_verify_prove
     pyc = site / next(rel for rel in pycs if rel.startswith("beta/"))
     pyc.write_bytes(pyc.read_bytes() + b"\0")  # the interpreter would not notice this
     (site / "alpha" / "__init__.py").unlink()
+    (site / "planted.py").write_text("import os\n")
     broken = run(two, "check", "--verify")
     assert broken.returncode == 1
+    assert f"{site / 'planted.py'} is listed by no installed distribution" in broken.stderr
     assert f"{pyc} of beta-1.0 does not match its RECORD hash" in broken.stderr
     assert f"{site / 'alpha' / '__init__.py'} of alpha-1.0 is missing" in broken.stderr
     report = json.loads(run(two, "check", "--verify", "--json").stdout)["verify"]
     assert not report["ok"]
-    assert sorted(m["kind"] for m in report["mismatches"]) == ["missing", "modified"]
+    assert sorted(m["kind"] for m in report["mismatches"]) == ["missing", "modified", "unlisted"]
     assert run(two, "check").returncode == 0  # without --verify: the names and versions match

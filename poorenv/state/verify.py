@@ -3,9 +3,10 @@
 Reads only, through `state.site`: every distribution's RECORD rows, each path first checked to
 lie inside the env (`Distribution.problems`; a path leading outside is reported, never read),
 each listed file hashed with the algorithm its row names. RECORD itself has no hash; other
-rows without one are counted as unhashed. The bytecode poorenv compiles is listed with its hash
-(apply/bytecode.py) and is the same bytes on every host, so a verified env is byte for byte the
-one that was packed, apart from what its RECORDs list.
+rows without one are counted as unhashed. Then every file in the site dirs that no distribution
+lists (`SitePackages.unlisted`) is reported: planted, or written since. The bytecode poorenv
+compiles is listed with its hash (apply/bytecode.py) and is the same bytes on every host, so a
+verified env is byte for byte the one that was packed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ KINDS = {
     "modified": "does not match its RECORD hash",
     "missing": "is missing",
     "unreadable": "cannot be read",
+    "unlisted": "is listed by no installed distribution",
     "unsafe": "",  # a RECORD entry leading outside the env, or a RECORD that cannot be read
 }
 
@@ -36,7 +38,8 @@ class Mismatch:
     detail: str = ""  # for "unsafe": the whole line (state.scheme.Unsafe.describe)
 
     def describe(self) -> str:
-        return self.detail or f"{self.path} of {self.distribution} {KINDS[self.kind]}"
+        of = f" of {self.distribution}" if self.distribution else ""
+        return self.detail or f"{self.path}{of} {KINDS[self.kind]}"
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "distribution": self.distribution}
@@ -76,7 +79,8 @@ class Verification:
 
 def verify(site: SitePackages, scheme: Scheme) -> Verification:
     """Every file every distribution's RECORD lists, against its hash (legacy egg-info
-    distributions have no hashes: they are skipped)."""
+    distributions have no hashes: they are skipped), then every file in the site dirs that no
+    distribution lists (planted, or written since)."""
     bounds = scheme.bounds()
     checked = unhashed = 0
     mismatches: list[Mismatch] = []
@@ -92,6 +96,7 @@ def verify(site: SitePackages, scheme: Scheme) -> Verification:
         mismatches += verify_distribution(dist, outside, counts)
         checked += counts.checked
         unhashed += counts.unhashed
+    mismatches += (Mismatch("unlisted", path, "") for path in site.unlisted())
     return Verification(checked, unhashed, tuple(mismatches))
 
 
