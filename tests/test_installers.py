@@ -189,7 +189,7 @@ def test_uv_install_command(tools: FakeTools, python: Path) -> None:
     (argv,) = tools.calls
     assert argv == [
         "/opt/uv/bin/uv", "pip", "install", "--python", str(python), "--require-hashes",
-        "--no-deps", "--no-compile-bytecode", "-r", argv[-1],
+        "--no-deps", "-r", argv[-1],
     ]  # fmt: skip
     assert tools.listings == ["\n".join(LINES) + "\n"]
     assert tools.envs[0]["UV_DEFAULT_INDEX"] == SECRET_URL  # the index, by uv's environment
@@ -207,9 +207,7 @@ def test_uv_gets_no_index_as_its_one_flag(tools: FakeTools, python: Path) -> Non
     index = IndexConfig(url=SECRET_URL, find_links=("wheels",), no_index=True)
     UvInstaller(python, "uv", index_environ(index, Path("/project"))).install(LINES, False)
     (argv,) = tools.calls
-    assert argv[argv.index("--no-deps") + 1 :] == [
-        "--no-compile-bytecode", "--no-index", "-r", argv[-1]
-    ]  # fmt: skip
+    assert argv[argv.index("--no-deps") + 1 :] == ["--no-index", "-r", argv[-1]]
     assert tools.envs[0]["UV_FIND_LINKS"] == "file:///project/wheels"
 
 
@@ -372,8 +370,13 @@ def test_uv_installer_is_made_with_its_binary(python: Path) -> None:
     assert chosen.index_env == INDEX
 
 
-def test_pip_install_returns_records_with_the_bytecode(
-    tools: FakeTools, python: Path, tmp_path: Path
+def uv_with_base(python: Path) -> UvInstaller:
+    return UvInstaller(python, "/opt/uv/bin/uv", INDEX, base=fake_base())  # as make_installer
+
+
+@pytest.mark.parametrize("make", [pip, uv_with_base], ids=["pip", "uv"])
+def test_install_returns_records_with_the_bytecode(
+    tools: FakeTools, python: Path, tmp_path: Path, make: Make
 ) -> None:
     site = tmp_path / "env" / "lib" / "python3.12" / "site-packages"
     (site / "alpha").mkdir(parents=True)
@@ -399,16 +402,20 @@ def test_pip_install_returns_records_with_the_bytecode(
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_run, "_spawn", compiling)
-        records = pip(python).install(LINES[:1], reinstall=False)
+        mp.setenv("UV_COMPILE_BYTECODE", "1")  # uv would compile (not reproducibly) and clash
+        records = make(python).install(LINES[:1], reinstall=False)
     assert records == {
         record: "alpha/__init__.py,sha256=x,0\nalpha-1.0.dist-info/RECORD,,\n"
         "alpha/__pycache__/__init__.cpython-312.pyc,"
         "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"  # an empty file's hash and size
     }
     assert record.read_text().count("\n") == 2  # the installer does not write it
-    assert [argv[:2] for argv in tools.calls] == [[str(python), "PIP"], [str(python), "-c"]]
+    installing = [str(python), "PIP"] if make is pip else ["/opt/uv/bin/uv", "pip"]
+    assert [argv[:2] for argv in tools.calls] == [installing, [str(python), "-c"]]
     assert tools.calls[1][3:] == [str(site)]  # the site dir: bytecode names files below it
     assert tools.envs[1]["PYTHONHASHSEED"] == "0"  # frozenset constants in a fixed order
+    if make is not pip:
+        assert "UV_COMPILE_BYTECODE" not in tools.envs[0]  # uv leaves bytecode to poorenv
 
 
 @pytest.mark.parametrize(

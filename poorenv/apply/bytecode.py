@@ -1,7 +1,7 @@
 """Compile installed distributions' bytecode on every core, and record it as pip would.
 
 pip compiles one file after another while it installs. poorenv installs with pip's
-`--no-compile` (uv's `--no-compile-bytecode`) and then compiles the new distributions' modules
+`--no-compile` (uv without UV_COMPILE_BYTECODE) and then compiles the new distributions' modules
 with py_compile in the env's own interpreter, one process per core. The `.pyc` files are added
 to each distribution's RECORD with their hash and size (as pip records the bytecode it
 compiles), so that uninstalling removes them too and `check --verify` proves them. The new

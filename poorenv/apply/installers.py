@@ -114,9 +114,10 @@ class PipInstaller:
 
 @dataclass(frozen=True)
 class UvInstaller:
-    """uv's `pip install` / `pip uninstall`, given the env's interpreter with `--python`, with
-    `--no-compile-bytecode` (whatever UV_COMPILE_BYTECODE says): the new distributions are then
-    compiled by poorenv as pip's are, reproducibly (bytecode.py), when `base` is known."""
+    """uv's `pip install` / `pip uninstall`, given the env's interpreter with `--python`, without
+    UV_COMPILE_BYTECODE (uv's `--no-compile-bytecode` would clash with that variable): the new
+    distributions are then compiled by poorenv as pip's are, reproducibly (bytecode.py), when
+    `base` is known; bytecode uv wrote anyway (`compile-bytecode` in uv.toml) is replaced."""
 
     python: Path  # ENV/bin/pythonX.Y
     uv: str  # the uv binary
@@ -129,7 +130,7 @@ class UvInstaller:
             listing = _write_requirements(Path(tmp), requirements)
             argv = [
                 self.uv, "pip", "install", "--python", str(self.python), "--require-hashes",
-                "--no-deps", "--no-compile-bytecode", *(["--reinstall"] if reinstall else []),
+                "--no-deps", *(["--reinstall"] if reinstall else []),
                 *uv_flags(self.index_env), "-r", str(listing),
             ]  # fmt: skip
             result = self._uv(argv, INSTALLING)
@@ -147,7 +148,9 @@ class UvInstaller:
 
     def _uv(self, argv: list[str], what: str) -> Result:
         try:
-            return run(argv, what=what, check=False, env=paths.clean_environ(**self.index_env))
+            env = paths.clean_environ(**self.index_env)
+            env.pop("UV_COMPILE_BYTECODE", None)  # poorenv compiles, reproducibly
+            return run(argv, what=what, check=False, env=env)
         except ToolError as exc:
             raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
 
