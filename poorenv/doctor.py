@@ -11,9 +11,7 @@ distributions against the lock.
 
 from __future__ import annotations
 
-import base64
 import filecmp
-import hashlib
 import json
 import os
 from collections.abc import Collection, Iterator
@@ -29,6 +27,7 @@ from poorenv.plan.layout import Layout
 from poorenv.state.record import built_elsewhere
 from poorenv.state.scheme import Bounds, Scheme, Unsafe
 from poorenv.state.site import Distribution, SitePackages
+from poorenv.state.verify import verify_distribution
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
@@ -297,23 +296,11 @@ def _unsafe(dist: Distribution, problem: Unsafe) -> Problem:
 
 
 def _check_record(dist: Distribution, skip: Collection[str] = ()) -> Iterator[Problem]:
-    name = dist.dist_info.name[: -len(".dist-info")]
-    for row in dist.record_rows():
-        if len(row) < 2 or not row[1] or "=" not in row[1] or row[0] in skip:
-            continue  # RECORD itself, bytecode: no hash; paths outside: reported above
-        path = os.path.normpath(dist.site / row[0])
-        algorithm, _, expected = row[1].partition("=")
-        try:
-            digest = hashlib.new(algorithm, Path(path).read_bytes()).digest()
-        except FileNotFoundError:
-            yield Problem("missing-file", f"{path} of {name} is missing", REBUILD, path)
-            continue
-        except (OSError, ValueError):
-            continue
-        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != expected:
-            yield Problem(
-                "modified-file", f"{path} of {name} does not match its RECORD hash", REBUILD, path
-            )
+    for mismatch in verify_distribution(dist, skip):
+        if mismatch.kind == "missing":
+            yield Problem("missing-file", mismatch.describe(), REBUILD, mismatch.path)
+        elif mismatch.kind == "modified":
+            yield Problem("modified-file", mismatch.describe(), REBUILD, mismatch.path)
 
 
 def _pth_code(site: SitePackages) -> Iterator[Problem]:
