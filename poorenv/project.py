@@ -325,5 +325,10 @@ class Project:
         if is_path_request(config.python):
             files.append(config.project_dir / Path(config.python).expanduser())
         return fastpath.take(
-            (str(f) for f in files), self.env, config.python, lock_fresh, self._config_text()
+            (str(f) for f in files),
+            self.env,
+            config.python,
+            lock_fresh,
+            self._config_text(),
+            deployed=config.deploy is not None,
         )

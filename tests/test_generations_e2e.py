@@ -55,7 +55,7 @@ class Load:
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 with self._lock:
                     self.sent += 1
-                    self.failures.append(repr(exc))
+                    self.failures.append(f"{time.strftime('%H:%M:%S')} {exc!r}")
                 continue
             with self._lock:
                 self.sent += 1
@@ -108,7 +108,7 @@ def world_readable() -> Iterator[Path]:
     try:
         yield root
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        os.environ.get("KEEP_GENS_ROOT") or shutil.rmtree(root, ignore_errors=True)
 
 
 def _pin(project: Path, flask: str) -> None:
@@ -153,6 +153,7 @@ def _deploy_under_load(
         with Load.running(url) as load:
             time.sleep(1)
             _pin(project, "3.1.3")
+            started = time.monotonic()
             deployed = ok(poorenv("deploy", cwd=project))
             switched = time.monotonic()
             third = _current(project)
@@ -161,17 +162,21 @@ def _deploy_under_load(
             # keep = 2: the first generation is gone, the one deploy replaced stays.
             assert [g["number"] for g in _generations(project)] == [2, 3]
 
+            started_back = time.monotonic()
             ok(poorenv("rollback", cwd=project))
             rolled = time.monotonic()
             assert _current(project) == second
             to_old = load.until(rolled, "3.0.3", second)
             time.sleep(1)
-        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:5]}"
+        logs = [root / "error.log", root / "uwsgi.log"]
+        log = "".join(f.read_text(errors="replace")[-3000:] for f in logs if f.exists())
+        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:5]}\n{log}"
         assert load.sent > 100
         print(
             f"\n{reload[-1]}: {load.sent} requests from {CLIENTS} clients, "
-            f"{len(load.failures)} failed; deploy served by the new generation after "
-            f"{to_new:.2f} s, rollback after {to_old:.2f} s"
+            f"{len(load.failures)} failed; deploy took {switched - started:.1f} s, then the"
+            f" new generation served all requests after {to_new:.2f} s; rollback took"
+            f" {rolled - started_back:.1f} s, then {to_old:.2f} s"
         )
 
 

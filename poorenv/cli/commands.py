@@ -121,7 +121,12 @@ def fast_answer(args: argparse.Namespace) -> bool:
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
     allowed = args.command == "check" or not (args.dry_run or args.upgrade or args.upgrade_package)
-    env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
+    plain_sync = args.command == "sync" and not args.in_place
+    env = (
+        quick_check(os.getcwd(), for_sync=plain_sync)
+        if allowed and not args.stamp_checked
+        else None
+    )
     if env is None:
         return False
     if getattr(args, "json", False):
