@@ -6,15 +6,19 @@ import json
 import os
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from poorenv.deploy.generations import Generations, lock_hash, size_on_disk
 from poorenv.envdir import EnvDir
 from poorenv.errors import EnvError
 from poorenv.ownership import is_env
+from tests.conftest import ROOT
+from tests.helpers import ok
 
 MARKER = {"format": 1, "created-by": "poorenv test"}
 HASH = "sha256:" + "ab" * 32
+OUTPUT_SCHEMA = json.loads((ROOT / "schemas" / "poorenv-output.schema.json").read_text())
 
 
 def _env(path: Path, text: str = "v1") -> Path:
@@ -199,12 +203,15 @@ def test_deploy_smoke_reload_rollback_and_sync_in_place(tmp_path: Path) -> None:
     (project / "no-reload").unlink()
     assert run("deploy")[0] == 0
     assert installed(project)["alpha"] == "2.0" and run("check")[0] == 0
-    generations = json.loads(run("generations", "--json")[1])["generations"]
+    listed = json.loads(offline_run(project, "generations", "--json").stdout)
+    jsonschema.validate(listed, OUTPUT_SCHEMA)
+    generations = listed["generations"]
     assert [(g["number"], g["current"]) for g in generations] == [(1, False), (3, True)]
 
     # Rollback: the first generation serves again, and neither check nor its fast path lies.
-    code, out = run("rollback")
-    assert code == 0 and "rolled back to generation 1" in out
+    rolled = json.loads(ok(offline_run(project, "rollback", "--json")).stdout)
+    jsonschema.validate(rolled, OUTPUT_SCHEMA)
+    assert (rolled["generation"], rolled["replaced"], reloads()) == (1, 3, 5)
     assert os.readlink(link) == first and installed(project)["alpha"] == "1.0"
     assert run("check")[0] == 1
     # sync --in-place brings the serving generation itself up to the lock.
