@@ -83,7 +83,7 @@ def deploy(
             _smoke(project, config, path)
             check_readable(config, path)
         except BaseException:
-            gens.discard(path)
+            _discard(gens, path)
             raise
         new = gens.get(int(path.name.split("-", 1)[0]))
         if new is None:  # pragma: no cover - just built
@@ -91,6 +91,19 @@ def deploy(
         seconds = switch(project, gens, new, current, config)
         pruned = gens.prune(config.keep)
     return Deployed(new, current, done, old, lock, pruned, seconds)
+
+
+def _discard(gens: Generations, path: Path) -> None:
+    """Delete a generation that failed; a failure to do so is logged, not raised over the
+    error that made the generation fail."""
+    import logging
+
+    try:
+        gens.discard(path)
+    except (PoorenvError, OSError) as exc:
+        logging.getLogger(__name__).warning(
+            "could not delete the failed generation %s: %s", path, exc
+        )
 
 
 def rollback(project: Project, reporter: Reporter | None = None) -> Deployed:
