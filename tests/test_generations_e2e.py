@@ -1,10 +1,11 @@
 """`poorenv deploy` and `rollback` under load, with a real Apache + mod_wsgi and a real uWSGI.
 
-The example WSGI app (Flask from the index: `network`) is served from `.poorenv` while a few
-client threads send a steady, bounded stream of requests. `deploy` upgrades Flask, `rollback`
-undoes it. No request may fail; after each switch every process serving runs from the new
-target (the app reports where the env path led when it loaded, and its Flask); old
-generations are pruned to `keep`. The figures are printed (pytest -s) for the README.
+The example WSGI app (Flask from the index: `network`) is served from `.poorenv` by both
+servers at once, while a few client threads per server send a steady, bounded stream of
+requests. `deploy` upgrades Flask, `rollback` undoes it. No request may fail; after each switch
+every process serving runs from the new target (the app reports where the env path led when it
+loaded, and its Flask); old generations are pruned to `keep`. The figures are printed
+(pytest -s) for the README.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from tests.conftest import ROOT
 from tests.helpers import ok, poorenv
 
 EXAMPLE = ROOT / "examples" / "wsgi-app"
-CLIENTS = 4
+CLIENTS = 3  # per server
 PAUSE = 0.01  # each client waits this long between its requests: a bounded stream
 
 
@@ -44,6 +44,7 @@ class Load:
     sent: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def _client(self) -> None:
         while not self._stop.is_set():
@@ -72,12 +73,16 @@ class Load:
         threads = [threading.Thread(target=load._client) for _ in range(CLIENTS)]
         for thread in threads:
             thread.start()
+        load._threads = threads
         try:
             yield load
         finally:
-            load._stop.set()
-            for thread in threads:
-                thread.join(60)
+            load.stop()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
 
     def until(self, since: float, flask: str, generation: Path, timeout: float = 60) -> float:
         """Wait until every answer of a whole second comes from `generation` with `flask`;
@@ -129,12 +134,21 @@ def _current(project: Path) -> Path:
     return Path(os.path.realpath(project / ".poorenv"))
 
 
-def _deploy_under_load(
-    root: Path, reload: list[str], serve: Callable[[Path], AbstractContextManager[str]]
-) -> None:
-    """Three generations (3.1.3, 3.0.3, then 3.1.3 again under load), a rollback under load."""
+@pytest.mark.network
+@pytest.mark.slow
+def test_deploy_and_rollback_under_load_switch_apache_and_uwsgi(world_readable: Path) -> None:
+    """Three generations (3.1.3, 3.0.3, then 3.1.3 again under load), a rollback under load;
+    Apache + mod_wsgi and uWSGI serve the same env at once, each reloaded its way."""
+    servers.require(servers.have_apache(), "apache2 with libapache2-mod-wsgi-py3")
+    servers.require(servers.have_uwsgi(), "uwsgi with uwsgi-plugin-python3")
+    root = world_readable
     project = root / "wsgi-app"
     shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns(".poorenv*", "__pycache__"))
+    (root / "uwsgi").mkdir()
+    trigger = root / "uwsgi" / "reload"
+    trigger.touch()
+    # mod_wsgi: its daemon processes restart when the WSGI file changes; uWSGI: touch-reload.
+    reload = ["touch", str(project / "app.wsgi"), str(trigger)]
     with (project / "poorenv.toml").open("a") as config:
         config.write(
             "\n[deploy]\nkeep = 2\n"
@@ -146,72 +160,51 @@ def _deploy_under_load(
     ok(poorenv("deploy", cwd=project))  # generation 2
     second = _current(project)
     assert (project / ".poorenv").is_symlink() and second.name.startswith("2-")
-    with serve(project) as url:
-        facts = servers.get_json(url)
-        assert (facts["flask"], facts["started_in"]) == ("3.0.3", str(second))
-        assert facts["prefix"] == str(project / ".poorenv")  # the server names the link only
-        with Load.running(url) as load:
-            time.sleep(1)
-            _pin(project, "3.1.3")
-            started = time.monotonic()
-            deployed = ok(poorenv("deploy", cwd=project))
-            switched = time.monotonic()
-            third = _current(project)
-            assert third.name.startswith("3-"), deployed.stderr
-            to_new = load.until(switched, "3.1.3", third)
-            # keep = 2: the first generation is gone, the one deploy replaced stays.
-            assert [g["number"] for g in _generations(project)] == [2, 3]
 
-            started_back = time.monotonic()
-            ok(poorenv("rollback", cwd=project))
-            rolled = time.monotonic()
-            assert _current(project) == second
-            to_old = load.until(rolled, "3.0.3", second)
-            time.sleep(1)
-        logs = [root / "error.log", root / "uwsgi.log"]
-        log = "".join(f.read_text(errors="replace")[-3000:] for f in logs if f.exists())
-        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:5]}\n{log}"
-        assert load.sent > 100
-        print(
-            f"\n{reload[-1]}: {load.sent} requests from {CLIENTS} clients, "
-            f"{len(load.failures)} failed; deploy took {switched - started:.1f} s, then the"
-            f" new generation served all requests after {to_new:.2f} s; rollback took"
-            f" {rolled - started_back:.1f} s, then {to_old:.2f} s"
+    snippet = ok(
+        poorenv("export", "--format", "mod_wsgi", "--process-group", "demo", cwd=project)
+    ).stdout
+    assert "WSGIRestrictEmbedded On" in snippet and "WSGIProcessGroup demo" in snippet
+    ini = ok(poorenv("export", "--format", "uwsgi", cwd=project)).stdout
+    script = project / "app.wsgi"
+    with contextlib.ExitStack() as stack:
+        apache = stack.enter_context(servers.apache(root, snippet, project, script))
+        uwsgi_url = stack.enter_context(
+            servers.uwsgi(root / "uwsgi", ini, script, f"touch-reload = {trigger}\n")
         )
+        urls = {"Apache + mod_wsgi": apache.url, "uWSGI": uwsgi_url}
+        for url in urls.values():
+            facts = servers.get_json(url)
+            assert (facts["flask"], facts["started_in"]) == ("3.0.3", str(second))
+            assert facts["prefix"] == str(project / ".poorenv")  # the server names the link
+        loads = {name: stack.enter_context(Load.running(url)) for name, url in urls.items()}
+        time.sleep(1)
+        _pin(project, "3.1.3")
+        started = time.monotonic()
+        deployed = ok(poorenv("deploy", cwd=project))
+        switched = time.monotonic()
+        third = _current(project)
+        assert third.name.startswith("3-"), deployed.stderr
+        to_new = {name: load.until(switched, "3.1.3", third) for name, load in loads.items()}
+        # keep = 2: the first generation is gone, the one deploy replaced stays.
+        assert [g["number"] for g in _generations(project)] == [2, 3]
 
-
-@pytest.mark.network
-@pytest.mark.slow
-def test_apache_graceful_switches_to_each_generation_under_load(world_readable: Path) -> None:
-    servers.require(servers.have_apache(), "apache2 with libapache2-mod-wsgi-py3")
-    conf = world_readable / "httpd.conf"
-    del conf
-    reload = ["touch", str(world_readable / "wsgi-app" / "app.wsgi")]
-
-    @contextlib.contextmanager
-    def serve(project: Path) -> Iterator[str]:
-        snippet = ok(
-            poorenv("export", "--format", "mod_wsgi", "--process-group", "demo", cwd=project)
-        ).stdout
-        assert "WSGIRestrictEmbedded On" in snippet and "WSGIProcessGroup demo" in snippet
-        with servers.apache(world_readable, snippet, project, project / "app.wsgi") as server:
-            yield server.url
-
-    _deploy_under_load(world_readable, reload, serve)
-
-
-@pytest.mark.network
-@pytest.mark.slow
-def test_uwsgi_touch_reload_switches_to_each_generation_under_load(world_readable: Path) -> None:
-    servers.require(servers.have_uwsgi(), "uwsgi with uwsgi-plugin-python3")
-    trigger = world_readable / "reload"
-    trigger.touch()
-
-    @contextlib.contextmanager
-    def serve(project: Path) -> Iterator[str]:
-        ini = ok(poorenv("export", "--format", "uwsgi", cwd=project)).stdout
-        extra = f"touch-reload = {trigger}\n"
-        with servers.uwsgi(world_readable, ini, project / "app.wsgi", extra) as url:
-            yield url
-
-    _deploy_under_load(world_readable, ["touch", str(trigger)], serve)
+        started_back = time.monotonic()
+        ok(poorenv("rollback", cwd=project))
+        rolled = time.monotonic()
+        assert _current(project) == second
+        to_old = {name: load.until(rolled, "3.0.3", second) for name, load in loads.items()}
+        time.sleep(1)
+        for load in loads.values():
+            load.stop()
+        logs = [root / "error.log", root / "uwsgi" / "uwsgi.log"]
+        log = "".join(f.read_text(errors="replace")[-3000:] for f in logs if f.exists())
+        for name, load in loads.items():
+            assert load.failures == [], f"{name}: {load.failures[:5]}\n{log}"
+            assert load.sent > 100
+            print(
+                f"\n{name}: {load.sent} requests from {CLIENTS} clients,"
+                f" {len(load.failures)} failed; deploy took {switched - started:.1f} s, then"
+                f" the new generation served all requests after {to_new[name]:.2f} s;"
+                f" rollback took {rolled - started_back:.1f} s, then {to_old[name]:.2f} s"
+            )
