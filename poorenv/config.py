@@ -17,6 +17,7 @@ __all__ = [
     "CONFIG_NAME",
     "DEFAULT_ENV_PATH",
     "Config",
+    "DeployConfig",
     "IndexConfig",
     "find_config",
     "init_config",
@@ -45,6 +46,17 @@ class IndexConfig:
 
 
 @dataclass(frozen=True)
+class DeployConfig:
+    """`[deploy]`: the env is served, and changes only by whole generations (`poorenv deploy`)."""
+
+    keep: int = 3  # generations kept on disk, the current one and the one it replaced included
+    smoke: tuple[str, ...] = ()  # run in a new generation before it serves; non-zero aborts
+    reload: tuple[str, ...] = ()  # run after the env path points at a new generation
+    user: str | None = None  # the server's user, who must be able to read the env
+    app: Path | None = None  # the WSGI file the server loads (absolute)
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated poorenv.toml. Paths are absolute."""
 
@@ -62,6 +74,14 @@ class Config:
     project: Path | None = None
     extras: tuple[str, ...] = ()  # `[requirements] extras`: the project's optional dependencies
     groups: tuple[str, ...] = ()  # `[requirements] groups`: its PEP 735 dependency groups
+    deploy: DeployConfig | None = None  # `[deploy]`
+    env_link: Path | None = None  # with `[deploy]`: the env path itself, its last link unfollowed
+
+    @property
+    def served_path(self) -> Path:
+        """The env path a server and `run` name: with `[deploy]` the link to the current
+        generation (`env_path` is where it leads), else `env_path`."""
+        return self.env_link or self.env_path
 
     @property
     def project_dir(self) -> Path:
@@ -116,10 +136,11 @@ def load_config(path: Path) -> Config:
     return parse_config(data, path.resolve())
 
 
-_TOP_KEYS = ("env", "requirements", "index")
+_TOP_KEYS = ("env", "requirements", "index", "deploy")
 _ENV_KEYS = ("python", "path", "seed", "installer", "prompt")
 _REQ_KEYS = ("packages", "files", "constraints", "project", "extras", "groups")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
+_DEPLOY_KEYS = ("keep", "smoke", "reload", "user", "app")
 
 
 def parse_config(data: Mapping[str, Any], file: Path) -> Config:
@@ -174,6 +195,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     except OSError as exc:
         raise where.error("env", "path", f"{exc.filename}: {exc.strerror}") from None
     require_utf8(env_path, "env path")
+    deploy, env_link = _deploy(data, where, project, env_path_text or DEFAULT_ENV_PATH)
     return Config(
         file=file,
         python=python.strip(),
@@ -188,6 +210,8 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         project=local,
         extras=extras,
         groups=groups,
+        deploy=deploy,
+        env_link=env_link,
     )
 
 
@@ -219,6 +243,40 @@ def _project(
         named[key] = tuple(seen)
     local = None if text is None else Path(os.path.normpath(directory / Path(text).expanduser()))
     return local, named["extras"], named["groups"]
+
+
+def _deploy(
+    data: Mapping[str, Any], where: _Where, project: Path, env_text: str
+) -> tuple[DeployConfig | None, Path | None]:
+    """`[deploy]`, and the env path with its last component kept as a name (the link that
+    points at the current generation); (None, None) without the table."""
+    if "deploy" not in data:
+        return None, None
+    table = where.table(data, "deploy")
+    where.keys(table, _DEPLOY_KEYS, "deploy")
+    keep = table.get("keep", DeployConfig.keep)
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 2:
+        hint = "keep counts the current generation and the one it replaced: at least 2"
+        raise where.error("deploy", "keep", f"expected an integer >= 2, got {keep!r}", hint=hint)
+    commands = {}
+    for key in ("smoke", "reload"):
+        commands[key] = where.strings(table, key, "deploy")
+    user = where.string(table, "user", "deploy", text=True)
+    if user is not None and not user.strip():
+        raise where.error("deploy", "user", "must not be empty", hint='for example "www-data"')
+    app_text = where.string(table, "app", "deploy", text=True)
+    if app_text is not None and not app_text.strip():
+        raise where.error("deploy", "app", "must not be empty", hint='for example "app.wsgi"')
+    app = project / Path(app_text).expanduser() if app_text else None
+    unresolved = project / Path(env_text).expanduser()
+    if unresolved.name in ("", ".", ".."):
+        raise where.error("env", "path", "with [deploy], the env path must end in a name")
+    try:
+        link = resolve(unresolved.parent) / unresolved.name
+    except OSError as exc:
+        raise where.error("env", "path", f"{exc.filename}: {exc.strerror}") from None
+    deploy = DeployConfig(keep, commands["smoke"], commands["reload"], user, app)
+    return deploy, link
 
 
 def _check_requirement(spec: str, where: _Where) -> None:

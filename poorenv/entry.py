@@ -23,7 +23,7 @@ def main() -> int:
         from poorenv.state.fastpath import quick_check
 
         try:
-            env = quick_check(os.getcwd())
+            env = quick_check(os.getcwd(), for_sync=words[0] == "sync")
         except Exception:  # any doubt: the full command line looks again, and reports a bug
             env = None
         if env is not None:

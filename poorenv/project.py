@@ -86,9 +86,25 @@ class Project:
         files = library_files(base.libdir, base.ldlibrary) if base.origin_rpath else ()
         return cls(config, base, build_layout(config.env_path, base, files, config.env_prompt))
 
+    def at(self, env: Path) -> Project:
+        """This project with its env at `env` (a generation of a deployed env): same base."""
+        from dataclasses import replace
+
+        files = (
+            library_files(self.base.libdir, self.base.ldlibrary) if self.base.origin_rpath else ()
+        )
+        layout = build_layout(env, self.base, files, self.config.env_prompt)
+        return Project(replace(self.config, env_path=env), self.base, layout)
+
     @property
     def env(self) -> Path:
         return self.config.env_path
+
+    @property
+    def lock_key(self) -> Path:
+        """What the env's file lock is taken on: the env path as configured (with `[deploy]`,
+        the link, so that a deploy and a `sync --in-place` exclude each other)."""
+        return self.config.served_path
 
     @property
     def lock_path(self) -> Path:
@@ -166,7 +182,7 @@ class Project:
         A damaged old lock is not an obstacle here: `poorenv lock` is how one is mended.
         """
         refuse_link(self.lock_path)  # before resolving: the lock could not be written
-        with env_lock(self.env):
+        with env_lock(self.lock_key):
             try:
                 old = read_lock(self.lock_path)
             except LockError as exc:
@@ -200,28 +216,38 @@ class Project:
         chosen = make_installer(  # a missing uv fails here, before anything changes
             installer or self.config.installer, self.layout.exe, self.base, self.index_environ()
         )
-        with env_lock(self.env, reporter):
-            status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
-            old = status.lock
-            if needed:
-                with reporter.step("resolving with pip-compile"):
-                    new = self._resolve(upgrade, upgrade_packages, old)
-                reporter.relocked(old, new)
-                status = LockStatus(new, None)
-            lock = status.lock
-            if lock is None:  # pragma: no cover - refused or resolved above
-                raise LockError(f"{self.lock_path}: missing")
-            # With --frozen a stale input hash is accepted, but the no-op stamp does not take
-            # it as proof (lock_fresh), so that the next plain sync looks again.
-            fresh = (
-                mode is not LockMode.FROZEN or stale_reason(lock, self.config, self.base) is None
-            )
+        with env_lock(self.lock_key, reporter):
+            old, lock, fresh = self.settle_lock(mode, upgrade, upgrade_packages, reporter)
             state = self.read_state()
             current = planner.plan(
                 self.layout, self.base, state, lock, None, self.config.project_dir
             )
             done = self.carry_out(current, state, chosen, reporter, fresh)
         return SyncResult(current, done, old, lock)
+
+    def settle_lock(
+        self,
+        mode: LockMode,
+        upgrade: bool,
+        upgrade_packages: tuple[str, ...],
+        reporter: Reporter,
+    ) -> tuple[Lock | None, Lock, bool]:
+        """Under the env's lock: the lock as read, the lock to install (resolved and written
+        first when `mode` has it so), and whether it matches poorenv.toml (`fresh`)."""
+        status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
+        old = status.lock
+        if needed:
+            with reporter.step("resolving with pip-compile"):
+                new = self._resolve(upgrade, upgrade_packages, old)
+            reporter.relocked(old, new)
+            status = LockStatus(new, None)
+        lock = status.lock
+        if lock is None:  # pragma: no cover - refused or resolved above
+            raise LockError(f"{self.lock_path}: missing")
+        # With --frozen a stale input hash is accepted, but the no-op stamp does not take
+        # it as proof (lock_fresh), so that the next plain sync looks again.
+        fresh = mode is not LockMode.FROZEN or stale_reason(lock, self.config, self.base) is None
+        return old, lock, fresh
 
     def carry_out(
         self, plan: Plan, state: EnvState, installer: Installer, reporter: Reporter, fresh: bool
@@ -308,5 +334,10 @@ class Project:
         if is_path_request(config.python):
             files.append(config.project_dir / Path(config.python).expanduser())
         return fastpath.take(
-            (str(f) for f in files), self.env, config.python, lock_fresh, self._config_text()
+            (str(f) for f in files),
+            self.env,
+            config.python,
+            lock_fresh,
+            self._config_text(),
+            deployed=config.deploy is not None,
         )

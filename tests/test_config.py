@@ -31,6 +31,9 @@ def schema_errors(data: dict[str, Any]) -> list[str]:
 
 VALID: list[dict[str, Any]] = [
     {"env": {"python": "3.12"}},
+    {"env": {"python": "3.12"}, "deploy": {}},
+    {"env": {"python": "3.12"}, "deploy": {"keep": 2, "smoke": ["python", "-c", "import app"],
+     "reload": ["apachectl", "graceful"], "user": "www-data", "app": "app.wsgi"}},
     {"env": {"python": ">=3.10,<3.13", "path": "envs/web", "seed": []}},
     {"env": {"python": "/usr/bin/python3.11", "seed": ["pip"]}},
     {"env": {"python": "3.12", "prompt": "my app (web) $x \u00e9"}},
@@ -46,6 +49,15 @@ VALID: list[dict[str, Any]] = [
 # (document, words the parser's message must contain)
 INVALID: list[tuple[dict[str, Any], str]] = [
     ({}, "[env]: missing table"),
+    ({"env": {"python": "3.12"}, "deploy": {"keep": 1}}, "[deploy] keep: expected an integer >= 2"),
+    ({"env": {"python": "3.12"}, "deploy": {"keep": True}}, "keep: expected an integer >= 2"),
+    ({"env": {"python": "3.12"}, "deploy": {"keep": "3"}}, "keep: expected an integer >= 2"),
+    ({"env": {"python": "3.12"}, "deploy": {"reload": "apachectl graceful"}},
+     "[deploy] reload: expected an array of strings"),
+    ({"env": {"python": "3.12"}, "deploy": {"smoke": [""]}}, "[deploy] smoke: an empty string"),
+    ({"env": {"python": "3.12"}, "deploy": {"reloda": []}}, "did you mean 'reload'"),
+    ({"env": {"python": "3.12"}, "deploy": {"user": ""}}, "[deploy] user: must not be empty"),
+    ({"env": {"python": "3.12"}, "deploy": []}, "deploy: expected a table, got an array"),
     ({"env": {}}, "[env] python: missing"),
     ({"env": {"python": ""}}, "[env] python: must not be empty"),
     ({"env": {"python": "  "}}, "[env] python: must not be empty"),
@@ -126,6 +138,21 @@ def test_defaults_and_paths_relative_to_the_file() -> None:
     assert config.env_path == Path("/project/.poorenv")
     assert config.seed == DEFAULT_SEED
     assert config.requirement_files == (Path("/project/req.in"),)
+
+
+def test_deploy_keeps_the_env_path_as_the_link_it_will_be(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "real" / ".env").symlink_to("../gen")  # the link to the current generation
+    file = tmp_path / "real" / "poorenv.toml"
+    data = {"env": {"python": "3.12", "path": ".env"}, "deploy": {"app": "app.wsgi"}}
+    config = parse_config(data, file)
+    assert config.deploy is not None and config.deploy.keep == 3
+    assert config.deploy.app == tmp_path / "real" / "app.wsgi"
+    assert config.env_path == tmp_path / "gen"  # where it leads: plan, check, sync --in-place
+    assert config.served_path == tmp_path / "real" / ".env"  # what servers and `run` name
+    plain = parse_config({"env": {"python": "3.12", "path": ".env"}}, file)
+    assert plain.deploy is None and plain.served_path == plain.env_path == tmp_path / "gen"
 
 
 def test_the_prompt_is_the_setting_else_the_project_directory() -> None:

@@ -125,7 +125,12 @@ def fast_answer(args: argparse.Namespace) -> bool:
         allowed = not args.verify  # the stamp says nothing of the files' bytes
     else:
         allowed = not (args.dry_run or args.upgrade or args.upgrade_package)
-    env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
+    plain_sync = args.command == "sync" and not args.in_place
+    env = (
+        quick_check(os.getcwd(), for_sync=plain_sync)
+        if allowed and not args.stamp_checked
+        else None
+    )
     if env is None:
         return False
     if getattr(args, "json", False):
@@ -147,6 +152,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _preview(args, "sync")
     project = _project()
+    if project.config.deploy is not None and not args.in_place:
+        raise EnvError(
+            f"{project.config.served_path}: refusing to sync an env deployed in generations"
+            " (poorenv.toml has a [deploy] table)",
+            hint="run `poorenv deploy` (or `poorenv sync --in-place` to change the serving"
+            " generation in place)",
+        )
     say(args, f"base: {project.base.describe()}")
     mode = LockMode.LOCKED if args.locked else LockMode.FROZEN if args.frozen else LockMode.AUTO
     result = project.sync(
@@ -219,7 +231,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         project = _project()
         text, warnings = server_config(
             args.format,
-            project.env,
+            project.config.served_path,
             project.base,
             project.config.project_dir,
             args.module,
@@ -341,7 +353,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from poorenv.ownership import env_exists
 
     config = _config()
-    env_path = config.env_path
+    env_path = config.served_path
     if not env_exists(env_path) or not os.path.exists(env_path / "bin" / "python"):
         raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
     _in_place(env_path)
@@ -357,9 +369,9 @@ def cmd_activate(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
         )
-    _built(config.env_path)
-    _in_place(config.env_path)
-    print(code(config.env_path, shell, config.env_prompt), end="")
+    _built(config.served_path)
+    _in_place(config.served_path)
+    print(code(config.served_path, shell, config.env_prompt), end="")
     return EXIT_OK
 
 
@@ -370,6 +382,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
     config = _config()
     env = config.env_path
+    if config.deploy is not None:
+        raise EnvError(
+            f"{config.served_path}: refusing to remove an env deployed in generations",
+            hint=f"stop the server, then delete {config.served_path} and its generations by hand",
+        )
     if not env_exists(env):
         say(args, f"{env}: nothing to remove")
         return EXIT_OK

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv import __version__
-from poorenv.cli import commands
+from poorenv.cli import commands, deploycmds
 from poorenv.cli.output import error
 from poorenv.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK, ConfigError, PoorenvError
 
@@ -140,7 +140,38 @@ def _parser() -> argparse.ArgumentParser:
         "--installer", choices=("pip", "uv"), default=None,
         help="what installs packages (default: [env] installer, else pip)",
     )  # fmt: skip
+    p.add_argument(
+        "--in-place", action="store_true",
+        help="with [deploy]: change the current generation in place (not atomic)",
+    )  # fmt: skip
     p.set_defaults(func=commands.cmd_sync)
+
+    p = sub.add_parser(
+        "deploy", parents=[common],
+        help="build the env as a new generation, smoke-test it, switch to it, reload",
+    )  # fmt: skip
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--locked", action="store_true", help="fail if poorenv.lock is missing or stale (CI)"
+    )
+    mode.add_argument(
+        "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
+    )
+    _upgrade_options(p)
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    p.add_argument("--installer", choices=("pip", "uv"), default=None)
+    p.set_defaults(func=deploycmds.cmd_deploy)
+
+    p = sub.add_parser(
+        "rollback", parents=[common],
+        help="switch back to the generation the current one replaced, reload",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=deploycmds.cmd_rollback)
+
+    p = sub.add_parser("generations", parents=[common], help="list the env's generations")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=deploycmds.cmd_generations)
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
     p.add_argument(
@@ -210,6 +241,9 @@ EXAMPLES = {
     "apply": "poorenv plan -o plan.json && poorenv apply plan.json   # exactly what was reviewed",
     "lock": "poorenv lock -P requests   # resolve requests anew, keep the other pins",
     "sync": "poorenv sync --locked   # in CI: fail if poorenv.lock is stale",
+    "deploy": "poorenv deploy --locked   # on the server: the committed lock, a new generation",
+    "rollback": "poorenv rollback        # the generation before, reloaded",
+    "generations": "poorenv generations --json",
     "export": "poorenv export --format requirements -o requirements.txt",
     "check": "poorenv check || poorenv sync",
     "doctor": "poorenv doctor --json",

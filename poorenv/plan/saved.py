@@ -238,7 +238,7 @@ def apply_plan_file(
 
     data = read_plan_file(path)
     saved = data["saved"]
-    with env_lock(project.env, reporter):
+    with env_lock(project.lock_key, reporter):
         state = project.read_state()
         now = fingerprint(project, state)
         for key, message in _CHANGED.items():
