@@ -28,11 +28,11 @@ OUTPUT_SCHEMA = json.loads((ROOT / "schemas" / "poorenv-output.schema.json").rea
 OTHER_PYTHON = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python3.12"
 
 
-def unreachable(project: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+def unreachable(project: Path, cache: Path, archive: Path) -> subprocess.CompletedProcess[str]:
     """`poorenv unpack` with every index unreachable and a new, empty poorenv cache (no pip
     wheel, no resolver): anything that tried to resolve or install would fail."""
     return poorenv(
-        "unpack", "--json", str(project.parent / "env.tar.gz"),
+        "unpack", "--json", str(archive),
         cwd=project, env={**offline_env(), "POORENV_CACHE_DIR": str(cache)},
     )  # fmt: skip
 
@@ -56,9 +56,10 @@ def rewrite(archive: Path, out: Path, change: dict[str, object] | None = None,
             if member.name == "poorenv-pack.json" and change:
                 manifest = json.loads(data or b"")
                 manifest["base"].update(change)
-                data = json.dumps(manifest).encode()
-                member.size = len(data)
-            tar.addfile(member, io.BytesIO(data) if data is not None else None)
+                member.size = len(json.dumps(manifest).encode())
+                tar.addfile(member, io.BytesIO(json.dumps(manifest).encode()))
+            else:
+                tar.addfile(member, io.BytesIO(data) if data is not None else None)
             if add is not None and member.name == "poorenv-pack.json":
                 tar.addfile(add)
     return out
@@ -68,7 +69,8 @@ def python_link(project: Path, python: Path) -> None:
     """poorenv.toml names the base as ./py, a link in the project: each host its own."""
     (project / "py").symlink_to(python)
     config = project / "poorenv.toml"
-    config.write_text(config.read_text().replace(f'"{HERE_PYTHON}"', '"./py"'))
+    if config.exists():
+        config.write_text(config.read_text().replace(f'"{HERE_PYTHON}"', '"./py"'))
 
 
 def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_bytes(
@@ -93,8 +95,7 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
     two = tmp_path / "elsewhere" / "at" / "a" / "longer" / "path" / "two"
     two.mkdir(parents=True)
     python_link(two, HERE_PYTHON)
-    (two / "poorenv.toml").unlink()  # written by unpack
-    unpacked = unreachable(two, tmp_path / "empty-cache")
+    unpacked = unreachable(two, tmp_path / "empty-cache", tmp_path / "env.tar.gz")
     assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
     result = json.loads(unpacked.stdout)
     jsonschema.validate(result, OUTPUT_SCHEMA)
@@ -133,8 +134,7 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
     three = tmp_path / "three"
     three.mkdir()
     python_link(three, OTHER_PYTHON)  # a real 3.12 base here
-    (three / "poorenv.toml").unlink()
-    refused = unreachable(three, tmp_path / "cache3")
+    refused = unreachable(three, tmp_path / "cache3", tmp_path / "env.tar.gz")
     assert refused.returncode == 2
     assert "base version differs: packed on 3.11.7, the base here is 3.12.1" in refused.stderr
     assert refused.stderr.count("error:") == 1
@@ -143,19 +143,20 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
     four = tmp_path / "four"
     four.mkdir()
     python_link(four, HERE_PYTHON)
-    rewrite(tmp_path / "env.tar.gz", four.parent / "env.tar.gz", {"abi": "cpython-311d-x86"})
+    rewrite(tmp_path / "env.tar.gz", four.parent / "env4.tar.gz", {"abi": "cpython-311d-x86"})
     (four / "poorenv.toml").write_text((one / "poorenv.toml").read_text() + "# edited\n")
-    refused = unreachable(four, tmp_path / "cache4")
-    assert refused.returncode == 2 and "base abi differs: packed on cpython-311d-x86" in refused.stderr
-    rewrite(tmp_path / "env.tar.gz", four.parent / "env.tar.gz")
-    refused = unreachable(four, tmp_path / "cache4")
+    refused = unreachable(four, tmp_path / "cache4", four.parent / "env4.tar.gz")
+    assert refused.returncode == 2
+    assert "base abi differs: packed on cpython-311d-x86" in refused.stderr
+    rewrite(tmp_path / "env.tar.gz", four.parent / "env4.tar.gz")
+    refused = unreachable(four, tmp_path / "cache4", four.parent / "env4.tar.gz")
     assert refused.returncode == 2
     assert f"{four / 'poorenv.toml'}: differs from the archive's poorenv.toml" in refused.stderr
     (four / "poorenv.toml").unlink()
     hostile = tarfile.TarInfo("env/lib/python3.11/site-packages/escape")
     hostile.type, hostile.linkname = tarfile.SYMTYPE, "../../../../../etc"
-    rewrite(tmp_path / "env.tar.gz", four.parent / "env.tar.gz", add=hostile)
-    refused = unreachable(four, tmp_path / "cache4")
+    rewrite(tmp_path / "env.tar.gz", four.parent / "env4.tar.gz", add=hostile)
+    refused = unreachable(four, tmp_path / "cache4", four.parent / "env4.tar.gz")
     assert refused.returncode == 2
     assert "a symbolic link leading out of the env" in refused.stderr
     assert sorted(p.name for p in four.iterdir()) == ["py"]  # the toml and lock taken back
@@ -174,7 +175,7 @@ def test_unpack_with_deploy_installs_a_new_generation_each_time(tmp_path: Path) 
     two.mkdir(parents=True)
     numbers = []
     for _ in range(3):
-        unpacked = unreachable(two, tmp_path / "empty-cache")
+        unpacked = unreachable(two, tmp_path / "empty-cache", tmp_path / "env.tar.gz")
         assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
         result = json.loads(unpacked.stdout)
         jsonschema.validate(result, OUTPUT_SCHEMA)
