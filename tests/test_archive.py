@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from pathlib import Path
 
@@ -247,3 +248,28 @@ def test_pack_writes_the_same_bytes_for_the_same_files(tmp_path: Path) -> None:
     modes = {i.name: i.mode for i in infos}
     assert (modes["env/lib/a.py"], modes["env/lib/run"], modes["env/lib"]) == (0o644, 0o755, 0o755)
     assert infos[5].issym() and infos[5].linkname == "a.py"
+
+
+def test_an_archive_may_write_only_the_project_files_poorenv_reads(tmp_path: Path) -> None:
+    """poorenv.toml, the lock, the files poorenv.toml names and requirements files they may
+    include; never a dotfile (a `.git` hook) or anything else."""
+    from types import SimpleNamespace
+
+    from poorenv.deploy.projectfiles import compare_files, only_inputs
+
+    config = SimpleNamespace(
+        file=tmp_path / "poorenv.toml", project_dir=tmp_path, project=None,
+        requirement_files=(tmp_path / "reqs" / "base.txt",), constraint_files=(),
+    )  # fmt: skip
+    project = SimpleNamespace(config=config, lock_path=tmp_path / "poorenv.lock")
+    fine = dict.fromkeys(["poorenv.toml", "poorenv.lock", "reqs/base.txt", "reqs/more.in"], b"x")
+    only_inputs(tmp_path / "a.tar.gz", project, fine)  # type: ignore[arg-type]
+    for planted in (".git/hooks/post-checkout", "reqs/.hidden.txt", "setup.py", "a/.b/c.in"):
+        said = re.escape(f"project file '{planted}': not poorenv.toml")
+        with pytest.raises(ArchiveError, match=said):
+            only_inputs(tmp_path / "a.tar.gz", project, {**fine, planted: b"x"})  # type: ignore[arg-type]
+    (tmp_path / "poorenv.toml").write_bytes(b"x")
+    assert compare_files(tmp_path, fine) == ["poorenv.lock", "reqs/base.txt", "reqs/more.in"]
+    (tmp_path / "poorenv.lock").write_bytes(b"y")
+    with pytest.raises(ArchiveError, match=r"poorenv\.lock: differs from the archive's"):
+        compare_files(tmp_path, fine)

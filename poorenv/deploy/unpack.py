@@ -78,18 +78,20 @@ def unpack(
 ) -> Unpacked:
     """Install the archive's env in the project at `project_dir` (see the module)."""
     from poorenv.deploy.archive import read_head
+    from poorenv.deploy.projectfiles import compare_files, only_inputs, write_project_file
     from poorenv.envlock import env_lock
     from poorenv.report import Reporter
 
     reporter = reporter or Reporter()
     manifest, files = read_head(archive, limits)
     project, lock = _project(archive, project_dir, manifest, files)
-    to_write = _compare_files(project_dir, files)
+    only_inputs(archive, project, files)
+    to_write = compare_files(project_dir, files)
     written: list[Path] = []
     with env_lock(project.lock_key, reporter):
         try:
             for name in to_write:
-                _write_project_file(project_dir, name, files[name])
+                write_project_file(project_dir, name, files[name])
                 written.append(project_dir / os_name(name))
             return _install(archive, manifest, project, lock, reporter, limits, to_write)
         except BaseException:
@@ -104,12 +106,13 @@ def _project(
     """The project the archive's poorenv.toml describes here, and its lock; refused when the
     base here is not the packed one."""
     from poorenv.config import parse_config
+    from poorenv.deploy.projectfiles import text as archived
     from poorenv.lock.lockfile import lock_path, parse_lock
     from poorenv.paths import loads_toml
     from poorenv.project import Project
 
     config_file = project_dir / "poorenv.toml"
-    text = _text(archive, files, "poorenv.toml")
+    text = archived(archive, files, "poorenv.toml")
     try:
         config = parse_config(loads_toml(text), config_file)
     except ValueError as exc:
@@ -131,7 +134,7 @@ def _project(
     path = lock_path(config)
     name = os.path.relpath(path, project_dir).replace(os.sep, "/")
     try:
-        lock = parse_lock(loads_toml(_text(archive, files, name)), path)
+        lock = parse_lock(loads_toml(archived(archive, files, name)), path)
     except ValueError as exc:
         raise ArchiveError(f"{archive}: its {name}: invalid TOML: {exc}") from None
     if lock.content_hash != manifest.lock:
@@ -140,49 +143,6 @@ def _project(
     if mismatch:
         raise ArchiveError(f"{archive}: its {name}: {mismatch}")
     return project, lock
-
-
-def _text(archive: Path, files: Mapping[str, bytes], name: str) -> str:
-    try:
-        return files[name].decode("utf-8")
-    except KeyError:
-        raise ArchiveError(f"{archive}: holds no {name}") from None
-    except UnicodeDecodeError:
-        raise ArchiveError(f"{archive}: its {name} is not UTF-8") from None
-
-
-def _compare_files(project_dir: Path, files: Mapping[str, bytes]) -> list[str]:
-    """The project files to write (absent here); ArchiveError naming the first that is here
-    with other bytes (or as a link)."""
-    from poorenv._fs import read_regular
-
-    absent = []
-    for name in sorted(files):
-        path = project_dir / os_name(name)
-        if not os.path.lexists(path):
-            absent.append(name)
-            continue
-        try:
-            same = read_regular(path) == files[name]
-        except OSError:
-            same = False
-        if not same:
-            raise ArchiveError(
-                f"{path}: differs from the archive's {name}; refusing to unpack",
-                hint="unpack into a project whose files are the packed ones, or an empty one",
-            )
-    return absent
-
-
-def _write_project_file(project_dir: Path, name: str, data: bytes) -> None:
-    from poorenv._fs import atomic_write
-
-    path = project_dir / os_name(name)
-    real_dir = os.path.realpath(project_dir)
-    if not os.path.realpath(path.parent).startswith(real_dir):
-        raise ArchiveError(f"{path}: leads outside the project directory; refusing to write it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
 
 
 def _install(
@@ -207,8 +167,10 @@ def _install(
             hint="`poorenv remove` it first, or unpack in another project directory",
         )
     if gens is not None and gens.serves_a_directory():  # an env synced in place: generation 1
-        gens.adopt_served("sha256:" + "0" * 64)
+        gens.adopt_served(lock.content_hash)
     staging = link.with_name(f".{link.name}.unpack-{os.getpid()}")
+    if os.path.lexists(staging):  # left by a killed unpack of the same pid: poorenv's only
+        EnvDir(staging).remove_env()
     with reporter.step(f"unpacking {archive.name}"):
         count = _extract(archive, manifest, project, lock, staging, limits)
     current = gens.current() if gens is not None else None
