@@ -48,11 +48,15 @@ def tree(site: Path) -> dict[str, bytes]:
 
 def rewrite(archive: Path, out: Path, change: dict[str, object] | None = None,
             add: tarfile.TarInfo | None = None) -> Path:  # fmt: skip
-    """A copy of `archive` with its manifest's base changed, or a member added after it."""
+    """A copy of `archive` with its manifest's base changed, or `add` before its first env
+    member (after the project files)."""
     with tarfile.open(archive) as tar:
         members = [(m, tar.extractfile(m).read() if m.isreg() else None) for m in tar]  # type: ignore[union-attr]
     with tarfile.open(out, "w:gz") as tar:
         for member, data in members:
+            if add is not None and member.name.startswith("env/"):  # the first env member
+                tar.addfile(add)
+                add = None
             if member.name == "poorenv-pack.json" and change:
                 manifest = json.loads(data or b"")
                 manifest["base"].update(change)
@@ -60,8 +64,6 @@ def rewrite(archive: Path, out: Path, change: dict[str, object] | None = None,
                 tar.addfile(member, io.BytesIO(json.dumps(manifest).encode()))
             else:
                 tar.addfile(member, io.BytesIO(data) if data is not None else None)
-            if add is not None and member.name == "poorenv-pack.json":
-                tar.addfile(add)
     return out
 
 
@@ -78,12 +80,19 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
 ) -> None:
     one = offline_project(tmp_path / "one")
     python_link(one, HERE_PYTHON)
+    config = one / "poorenv.toml"  # the requirements in files, one included by the other
+    config.write_text(config.read_text().replace(
+        'packages = ["alpha==1.0", "gamma"]', 'files = ["reqs/main.txt"]'))  # fmt: skip
+    (one / "reqs").mkdir()
+    (one / "reqs" / "main.txt").write_text("alpha==1.0\n-r more.in\n")
+    (one / "reqs" / "more.in").write_text("gamma\n")
     ok(run(one, "sync"))
     packed = ok(run(one, "pack", "--json", "-o", str(tmp_path / "env.tar.gz")))
     report = json.loads(packed.stdout)
     jsonschema.validate(report, OUTPUT_SCHEMA)
     assert report["manifest"]["base"]["version"] == "3.11.7"
-    assert report["manifest"]["project-files"] == ["poorenv.lock", "poorenv.toml"]
+    files = ["poorenv.lock", "poorenv.toml", "reqs/main.txt", "reqs/more.in"]
+    assert report["manifest"]["project-files"] == files
     first = (tmp_path / "env.tar.gz").read_bytes()
     ok(run(one, "pack", "-o", str(tmp_path / "again.tar.gz")))
     assert (tmp_path / "again.tar.gz").read_bytes() == first  # reproducible
@@ -99,10 +108,10 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
     assert unpacked.returncode == 0, unpacked.stdout + unpacked.stderr
     result = json.loads(unpacked.stdout)
     jsonschema.validate(result, OUTPUT_SCHEMA)
-    assert result["written"] == ["poorenv.lock", "poorenv.toml"]
+    assert result["written"] == files
     assert result["generation"] is None and result["relocated"] >= 2  # pip, pip3...
     assert result["verify"]["ok"] and result["verify"]["checked"] > 100
-    for name in ("poorenv.toml", "poorenv.lock"):
+    for name in files:
         assert (two / name).read_bytes() == (one / name).read_bytes()
     assert not (tmp_path / "empty-cache" / "seed").exists()  # no pip wheel was fetched
 
@@ -159,7 +168,7 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
     refused = unreachable(four, tmp_path / "cache4", four.parent / "env4.tar.gz")
     assert refused.returncode == 2
     assert "a symbolic link leading out of the env" in refused.stderr
-    assert sorted(p.name for p in four.iterdir()) == ["py"]  # the toml and lock taken back
+    assert sorted(p.name for p in four.iterdir()) == ["py"]  # the files written taken back
 
 
 def test_unpack_with_deploy_installs_a_new_generation_each_time(tmp_path: Path) -> None:

@@ -67,7 +67,9 @@ def compare_files(project_dir: Path, files: Mapping[str, bytes]) -> list[str]:
     return absent
 
 
-def write_project_file(project_dir: Path, name: str, data: bytes) -> None:
+def write_project_file(project_dir: Path, name: str, data: bytes) -> list[Path]:
+    """Write the absent project file `name`; returns what was made (directories, the file),
+    in the order made, for taking back."""
     from poorenv._fs import atomic_write
 
     path = project_dir / os_name(name)
@@ -75,5 +77,8 @@ def write_project_file(project_dir: Path, name: str, data: bytes) -> None:
     parent = os.path.realpath(path.parent)
     if parent != real_dir and not parent.startswith(real_dir + os.sep):
         raise ArchiveError(f"{path}: leads outside the project directory; refusing to write it")
+    made = [p for p in reversed(path.relative_to(project_dir).parents) if p != Path()]
+    made = [project_dir / p for p in made if not os.path.lexists(project_dir / p)]
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
+    return [*made, path]

@@ -91,12 +91,14 @@ def unpack(
     with env_lock(project.lock_key, reporter):
         try:
             for name in to_write:
-                write_project_file(project_dir, name, files[name])
-                written.append(project_dir / os_name(name))
+                written += write_project_file(project_dir, name, files[name])
             return _install(archive, manifest, project, lock, reporter, limits, to_write)
         except BaseException:
             for path in reversed(written):
-                path.unlink()
+                if path.is_dir():
+                    path.rmdir()
+                else:
+                    path.unlink()
             raise
 
 
