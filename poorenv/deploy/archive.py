@@ -249,9 +249,9 @@ def read_head(path: Path, limits: Limits | None = None) -> tuple[Manifest, dict[
     manifest: Manifest | None = None
     with open_archive(path) as tar:
         for member in _members(tar, path):
-            name = checker.checked(member)
-            if name.startswith(ENV):
+            if member.name.startswith(ENV):  # checked as it is extracted (env_members)
                 break
+            name = checker.checked(member)
             if member.size > limits.small:
                 raise checker.refuse(member, f"over {limits.small} bytes")
             data = _read(tar, member, path)
