@@ -321,12 +321,25 @@ def _switch(
     config = deployer.settings(project)
     deployer._smoke(project, config, new.path)
     deployer.check_readable(config, new.path, project.base.executable)
-    seconds = deployer.switch(project, gens, new, current, config)
-    pruned = tuple(gens.prune(config.keep))
+    seconds = deployer.switch(project, gens, new, current, config)  # back on a failed reload
     return Unpacked(
         project.config.served_path, new.path, new, current, tuple(written), count, relocated,
-        verified, pruned, seconds,
+        verified, _prune(gens, config.keep), seconds,
     )  # fmt: skip
+
+
+def _prune(gens: Generations, keep: int) -> tuple[Generation, ...]:
+    """`prune` after the switch: the new generation serves, so a failure to delete an old
+    one is logged, not raised (nothing the unpack made is taken back for it)."""
+    import logging
+
+    from poorenv.errors import PoorenvError
+
+    try:
+        return tuple(gens.prune(keep))
+    except (PoorenvError, OSError) as exc:
+        logging.getLogger(__name__).warning("could not prune old generations: %s", exc)
+        return ()
 
 
 def _allowed(kinds: ModuleType) -> tuple[type, ...]:
