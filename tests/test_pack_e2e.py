@@ -140,6 +140,13 @@ def test_pack_and_unpack_elsewhere_offline_gives_a_verified_env_of_the_same_byte
     assert lines and all(line.startswith(b"../../../bin/pip") for line in lines)
 
     # Refusals: one line, exit 2, nothing written.
+    changed = site_packages(one) / "alpha" / "__init__.py"
+    changed.write_text(changed.read_text() + "# edited\n")
+    refused = run(one, "pack", "-o", str(tmp_path / "env.tar.gz"))
+    assert refused.returncode == 2 and refused.stderr.count("error:") == 1
+    assert f"{changed} of alpha-1.0 does not match its RECORD hash" in refused.stderr
+    assert (tmp_path / "env.tar.gz").read_bytes() == first  # the old archive untouched
+
     three = tmp_path / "three"
     three.mkdir()
     python_link(three, OTHER_PYTHON)  # a real 3.12 base here

@@ -117,7 +117,8 @@ def _usable_lock(project: Project) -> Lock:
     if not verified.ok:
         raise PackError(
             f"{project.env}: {verified.mismatches[0].describe()}; refusing to pack it",
-            hint="run `poorenv check --verify`; `poorenv sync` reinstalls what was changed",
+            hint="`poorenv check --verify` lists what differs; reinstall from the lock"
+            " (`poorenv doctor` says how), then pack",
         )
     return lock
 
