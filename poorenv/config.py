@@ -30,6 +30,7 @@ __all__ = [
 
 DEFAULT_SEED = ("pip", "setuptools")
 INSTALLERS = ("pip", "uv")
+RESOLVERS = ("pip-tools", "uv")  # `[env] resolver`, `lock --resolver`
 KNOWN_SEED = frozenset(DEFAULT_SEED)
 SCHEMA_URL = "https://poorenv.example.invalid/schemas/poorenv.schema.json"
 
@@ -58,6 +59,10 @@ class Config:
     constraint_files: tuple[Path, ...] = ()
     index: IndexConfig = field(default_factory=IndexConfig)
     prompt: str | None = None  # `[env] prompt`
+    # `[env] resolver` and `[lock] pythons` (the X.Y a lock holds a resolution for, besides the
+    # env's own): see lock/resolver.py and lock/pythons.py
+    resolver: str = "pip-tools"
+    lock_pythons: tuple[str, ...] = ()
 
     @property
     def project_dir(self) -> Path:
@@ -112,8 +117,8 @@ def load_config(path: Path) -> Config:
     return parse_config(data, path.resolve())
 
 
-_TOP_KEYS = ("env", "requirements", "index")
-_ENV_KEYS = ("python", "path", "seed", "installer", "prompt")
+_TOP_KEYS = ("env", "requirements", "index", "lock")
+_ENV_KEYS = ("python", "path", "seed", "installer", "prompt", "resolver")
 _REQ_KEYS = ("packages", "files", "constraints")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
 
@@ -146,6 +151,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     prompt = where.string(env, "prompt", "env")
     if prompt is not None:
         _check_prompt(prompt, where)
+    resolver, lock_pythons = _resolving(data, env, where)
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -180,7 +186,33 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         constraint_files=constraints,
         index=index,
         prompt=prompt,
+        resolver=resolver,
+        lock_pythons=lock_pythons,
     )
+
+
+def _resolving(
+    data: Mapping[str, Any], env: Mapping[str, Any], where: _Where
+) -> tuple[str, tuple[str, ...]]:
+    """`[env] resolver` and `[lock] pythons`."""
+    import re
+
+    resolver = where.string(env, "resolver", "env") or "pip-tools"
+    if resolver not in RESOLVERS:
+        hint = 'use "pip-tools" or "uv"'
+        raise where.error("env", "resolver", f"unknown resolver {resolver!r}", hint=hint)
+    lock = where.table(data, "lock")
+    where.keys(lock, ("pythons",), "lock")
+    pythons = where.strings(lock, "pythons", "lock")
+    hint = 'X.Y versions of CPython, for example pythons = ["3.9", "3.13"]'
+    for i, xy in enumerate(pythons):
+        match = re.fullmatch(r"3\.([0-9]+)", xy)
+        if match is None or int(match.group(1)) < 8:
+            message = f"{xy!r} is not an X.Y version of CPython 3.8 or newer"
+            raise where.error("lock", "pythons", message, hint=hint)
+        if xy in pythons[:i]:
+            raise where.error("lock", "pythons", f"{xy!r} is listed twice")
+    return resolver, pythons
 
 
 def _check_requirement(spec: str, where: _Where) -> None:

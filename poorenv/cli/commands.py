@@ -27,10 +27,17 @@ def _config() -> Config:
     return load_project_config(Path.cwd())
 
 
-def _project() -> Project:
+def _project(args: argparse.Namespace | None = None) -> Project:
+    """The project here; `--resolver` and `sync --python` (in `args`) replace poorenv.toml's."""
+    import dataclasses
+
     from poorenv.project import Project
 
-    return Project.load(_config())
+    config = _config()
+    resolver = getattr(args, "resolver", None)
+    if resolver is not None:
+        config = dataclasses.replace(config, resolver=resolver)
+    return Project.load(config, getattr(args, "python", None))
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -50,7 +57,7 @@ def _preview(args: argparse.Namespace, command: str) -> int:
     from poorenv.plan.saved import preview_json, render_preview
     from poorenv.project import LockMode
 
-    project = _project()
+    project = _project(args)
     if command == "sync":
         say(args, f"base: {project.base.describe()}")
     locked, frozen = getattr(args, "locked", False), getattr(args, "frozen", False)
@@ -105,9 +112,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    project = _project()
+    project = _project(args)
     say(args, f"base: {project.base.describe()}")
-    with CliReporter(args).step("resolving with pip-compile"):
+    with CliReporter(args).step(project.resolving):
         old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
     report_lock(args, project.lock_path, old, new)
     return EXIT_OK
@@ -120,7 +127,9 @@ def fast_answer(args: argparse.Namespace) -> bool:
     from poorenv.state.fastpath import quick_check
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
-    allowed = args.command == "check" or not (args.dry_run or args.upgrade or args.upgrade_package)
+    allowed = args.command == "check" or not (
+        args.dry_run or args.upgrade or args.upgrade_package or args.python
+    )
     env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
     if env is None:
         return False
@@ -142,7 +151,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _preview(args, "sync")
-    project = _project()
+    project = _project(args)
     say(args, f"base: {project.base.describe()}")
     mode = LockMode.LOCKED if args.locked else LockMode.FROZEN if args.frozen else LockMode.AUTO
     result = project.sync(
@@ -203,11 +212,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.format == "pylock":
         text = _project().pylock(CliReporter(args))
     else:
-        from poorenv.lock.lockfile import lock_path, require_lock
-
-        config = _config()
-        _inputs_read(config)
-        text = require_lock(lock_path(config)).to_requirements()
+        text = _requirements_export()
     if args.output is None:
         print(text, end="")
         return EXIT_OK
@@ -217,6 +222,29 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {args.output}: {exc.strerror}") from None
     say(args, f"wrote {args.output}")
     return EXIT_OK
+
+
+def _requirements_export() -> str:
+    """poorenv.lock as a requirements file: its resolution for the env's Python (a lock for
+    one Python is exported without looking for an interpreter)."""
+    from poorenv.lock.inputs import missing_python
+    from poorenv.lock.lockfile import lock_path, require_lock
+    from poorenv.project import Project
+
+    config = _config()
+    _inputs_read(config)
+    path = lock_path(config)
+    lock = require_lock(path)
+    if len(lock.resolutions) > 1:
+        base = Project.load(config).base
+        chosen = lock.select(base)
+        if chosen is None:
+            raise LockError(
+                f"{path}: no resolution for the env's Python: {missing_python(lock, base)}",
+                hint=f'add "{base.xy}" to [lock] pythons and run `poorenv lock`',
+            )
+        lock = chosen
+    return lock.to_requirements()
 
 
 def _inputs_read(config: Config) -> None:

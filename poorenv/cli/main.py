@@ -140,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
         "--installer", choices=("pip", "uv"), default=None,
         help="what installs packages (default: [env] installer, else pip)",
     )  # fmt: skip
+    p.add_argument(
+        "--python", metavar="X.Y", default=None,
+        help="build the env on this Python instead of [env] python (a lock for several"
+        " Pythons, [lock] pythons, stays fresh)",
+    )  # fmt: skip
     p.set_defaults(func=commands.cmd_sync)
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
@@ -219,6 +224,10 @@ def _describe(command: argparse.ArgumentParser, sub: Any, name: str) -> None:
 
 
 def _upgrade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--resolver", choices=("pip-tools", "uv"), default=None,
+        help="what resolves the lock (default: [env] resolver, else pip-tools)",
+    )  # fmt: skip
     p.add_argument("--upgrade", "-U", action="store_true", help="resolve every pin anew")
     p.add_argument(
         "--upgrade-package", "-P", action="append", default=[], metavar="NAME",
