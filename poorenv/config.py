@@ -206,8 +206,7 @@ def _resolving(
     pythons = where.strings(lock, "pythons", "lock")
     hint = 'X.Y versions of CPython, for example pythons = ["3.9", "3.13"]'
     for i, xy in enumerate(pythons):
-        match = re.fullmatch(r"3\.([0-9]+)", xy)
-        if match is None or int(match.group(1)) < 8:
+        if re.fullmatch(r"3\.([89]|[1-9][0-9]+)", xy) is None:  # as the schema says
             message = f"{xy!r} is not an X.Y version of CPython 3.8 or newer"
             raise where.error("lock", "pythons", message, hint=hint)
         if xy in pythons[:i]:

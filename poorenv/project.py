@@ -185,6 +185,8 @@ class Project:
             except LockError as exc:
                 log.warning("ignoring the old lock: %s", exc.message)
                 old = None
+            if old is not None:  # about the env's resolution, when it holds one
+                old = old.select(self.base) or old
             return old, self._resolve(upgrade, upgrade_packages, old)
 
     def _resolve(

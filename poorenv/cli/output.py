@@ -49,7 +49,21 @@ def print_json(command: str, payload: dict[str, Any]) -> None:
 
 
 def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
-    """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes."""
+    """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes
+    in the env's resolution, then in each other Python's, prefixed by its X.Y (`3.9: + name`)."""
+    from poorenv.lock.lockfile import Lock
+
+    lines = _change_lines(old, new)
+    before = {r.key(): r for r in old.resolutions} if old is not None else {}
+    for other in new.others:
+        was = before.get(other.key())
+        prev = Lock(new.input_hash, was.interpreter, was.packages) if was else None
+        now = Lock(new.input_hash, other.interpreter, other.packages)
+        lines += [f"{other.interpreter.python}: {line}" for line in _change_lines(prev, now)]
+    return lines
+
+
+def _change_lines(old: Lock | None, new: Lock) -> list[str]:
     from poorenv.lock.lockfile import lock_changes
 
     lines = []
@@ -67,7 +81,12 @@ def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
 def report_lock(args: argparse.Namespace, path: Path, old: Lock | None, new: Lock) -> None:
     for line in lock_change_lines(old, new):
         say(args, line)
-    say(args, f"wrote {path} ({len(new.packages)} packages)")
+    counts = [f"{len(new.packages)} packages"]
+    if new.others:  # a lock for several Pythons: the env's first
+        counts = [f"{new.interpreter.python}: {len(new.packages)}"]
+        counts += [f"{r.interpreter.python}: {len(r.packages)}" for r in new.others]
+        counts[0] += " packages"
+    say(args, f"wrote {path} ({', '.join(counts)})")
 
 
 class CliReporter(Reporter):
