@@ -75,13 +75,15 @@ def test_one_lock_for_two_pythons_serves_both_with_locked(tmp_path: Path) -> Non
     wheels = wheelhouse(tmp_path / "wheels")
     make_wheel(wheels, "kappa", "1.0", requires=['lam; python_version < "3.12"'])
     make_wheel(wheels, "lam", "1.0")
+    make_wheel(wheels, "mu", "1.0")  # mu 2.0 for 3.12 only: resolutions differ without markers
+    make_wheel(wheels, "mu", "2.0", requires_python=">=3.12")
 
     def project(name: str, python: str) -> Path:
         directory = tmp_path / name
         directory.mkdir()
         (directory / "poorenv.toml").write_text(
             f'[env]\npython = "{python}"\nseed = []\nresolver = "uv"\n'
-            '[requirements]\npackages = ["alpha==1.0", "kappa"]\n'
+            '[requirements]\npackages = ["alpha==1.0", "kappa", "mu"]\n'
             f'[index]\nno-index = true\nfind-links = ["{wheels}"]\n'
             '[lock]\npythons = ["3.11", "3.12"]\n'
         )
@@ -94,19 +96,19 @@ def test_one_lock_for_two_pythons_serves_both_with_locked(tmp_path: Path) -> Non
     held = {
         r["interpreter"]["python"]: [p["name"] for p in r["package"]] for r in lock["resolution"]
     }
-    assert held == {"3.11": ["alpha", "beta", "kappa", "lam"], "3.12": ["alpha", "beta", "kappa"]}
+    assert held == {
+        "3.11": ["alpha", "beta", "kappa", "lam", "mu"],
+        "3.12": ["alpha", "beta", "kappa", "mu"],
+    }
     for other in (on_312, on_313):
         shutil.copy2(on_311 / "poorenv.lock", other / "poorenv.lock")
 
     ok(run(on_311, "sync", "--locked", "--installer", "pip"))
-    assert packages_in(on_311, "3.11") == {
-        "alpha": "1.0",
-        "beta": "1.0",
-        "kappa": "1.0",
-        "lam": "1.0",
-    }
+    everything = {"alpha": "1.0", "beta": "1.0", "kappa": "1.0", "lam": "1.0", "mu": "1.0"}
+    assert packages_in(on_311, "3.11") == everything
     ok(run(on_312, "sync", "--locked", "--installer", "uv"))
-    assert packages_in(on_312, "3.12") == {"alpha": "1.0", "beta": "1.0", "kappa": "1.0"}
+    on_twelve = {"alpha": "1.0", "beta": "1.0", "kappa": "1.0", "mu": "2.0"}
+    assert packages_in(on_312, "3.12") == on_twelve
     ok(run(on_311, "check"))
     ok(run(on_312, "check"))
     assert "lam==1.0" in ok(run(on_311, "export")).stdout
@@ -116,7 +118,7 @@ def test_one_lock_for_two_pythons_serves_both_with_locked(tmp_path: Path) -> Non
     # sync --python: the same lock, another listed X.Y; the stamp does not answer for it after
     synced = ok(run(on_311, "sync", "--locked", "--python", "3.12", "--installer", "uv"))
     assert "cpython 3.12" in synced.stdout
-    assert packages_in(on_311, "3.12") == {"alpha": "1.0", "beta": "1.0", "kappa": "1.0"}
+    assert packages_in(on_311, "3.12") == on_twelve
     drift = run(on_311, "check")  # poorenv.toml still says 3.11
     assert drift.returncode == 1, drift.stdout + drift.stderr
 
