@@ -1,6 +1,7 @@
 """poorenv.lock: its typed form, reading it by its grammar, and writing it.
 
-The lock is TOML with keys in a stable order. It records the interpreter it was resolved for,
+The lock is TOML with keys in a stable order. It records the interpreter it was resolved for
+(format 1), or one resolution per interpreter of `[lock] pythons` (format 2: `[[resolution]]`),
 a hash of the inputs it was made from, and per package the version and the sha256 of every
 acceptable artifact. Resolving is in `resolver.py`, what a lock is made from and when it is
 stale in `inputs.py`; this module never starts a process.
