@@ -127,8 +127,8 @@ def fast_answer(args: argparse.Namespace) -> bool:
     from poorenv.state.fastpath import quick_check
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
-    allowed = args.command == "check" or not (
-        args.dry_run or args.upgrade or args.upgrade_package or args.python
+    allowed = not args.python and (
+        args.command == "check" or not (args.dry_run or args.upgrade or args.upgrade_package)
     )
     env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
     if env is None:
@@ -181,7 +181,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    plan = _project().plan()
+    plan = _project(args).plan()
     if args.json:
         reasons = [] if plan.in_sync else plan.reasons
         print_json("check", {**plan.to_json(), "fast_path": False, "reasons": reasons})
@@ -322,7 +322,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_cache_key(args: argparse.Namespace) -> int:
     from poorenv.lock.lockfile import require_lock
 
-    project = _project()
+    project = _project(args)
     lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
     print(project.cache_key(lock))
     return EXIT_OK

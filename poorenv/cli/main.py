@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, metavar="FILE",
         help="also save the plan, with a fingerprint of its inputs, for `poorenv apply FILE`",
     )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_plan)
 
     p = sub.add_parser(
@@ -140,11 +141,7 @@ def _parser() -> argparse.ArgumentParser:
         "--installer", choices=("pip", "uv"), default=None,
         help="what installs packages (default: [env] installer, else pip)",
     )  # fmt: skip
-    p.add_argument(
-        "--python", metavar="X.Y", default=None,
-        help="build the env on this Python instead of [env] python (a lock for several"
-        " Pythons, [lock] pythons, stays fresh)",
-    )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_sync)
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
@@ -167,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
     p.add_argument("--json", action="store_true")
+    _python_option(p)
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser(
@@ -180,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_info)
 
     p = sub.add_parser("cache-key", parents=[common], help="print a key for CI caches of the env")
+    _python_option(p)
     p.set_defaults(func=commands.cmd_cache_key)
 
     p = sub.add_parser("run", parents=[common], help="run a command with the env's bin on PATH")
@@ -221,6 +220,14 @@ def _describe(command: argparse.ArgumentParser, sub: Any, name: str) -> None:
     command.description = f"{summary[0].upper()}{summary[1:]}." if summary else None
     command.epilog = f"example:\n  {EXAMPLES[name]}"
     command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _python_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--python", metavar="X.Y", default=None,
+        help="the env's Python instead of [env] python, e.g. in a CI matrix over [lock]"
+        " pythons (the lock stays fresh)",
+    )  # fmt: skip
 
 
 def _upgrade_options(p: argparse.ArgumentParser) -> None:

@@ -50,16 +50,23 @@ def print_json(command: str, payload: dict[str, Any]) -> None:
 
 def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
     """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes
-    in the env's resolution, then in each other Python's, prefixed by its X.Y (`3.9: + name`)."""
+    in the env's resolution, then in each other Python's, prefixed by its X.Y (`3.9: + name`),
+    or `3.9, 3.13: the same changes`."""
     from poorenv.lock.lockfile import Lock
 
-    lines = _change_lines(old, new)
+    own = _change_lines(old, new)
+    lines, same = list(own), []
     before = {r.key(): r for r in old.resolutions} if old is not None else {}
     for other in new.others:
         was = before.get(other.key())
         prev = Lock(new.input_hash, was.interpreter, was.packages) if was else None
-        now = Lock(new.input_hash, other.interpreter, other.packages)
-        lines += [f"{other.interpreter.python}: {line}" for line in _change_lines(prev, now)]
+        changes = _change_lines(prev, Lock(new.input_hash, other.interpreter, other.packages))
+        if changes == own:
+            same.append(other.interpreter.python)
+        else:
+            lines += [f"{other.interpreter.python}: {line}" for line in changes]
+    if same and own:
+        lines.append(f"{', '.join(same)}: the same changes")
     return lines
 
 
