@@ -251,3 +251,18 @@ def test_the_probe_reports_the_marker_environment_packaging_would() -> None:
     derived = dataclasses.replace(facts, markers={}).marker_environment()
     for key in ("python_version", "sys_platform", "os_name", "implementation_name"):
         assert derived[key] == default_environment()[key], key  # what the facts tell
+
+
+def test_lock_changes_of_other_pythons_are_prefixed_or_said_to_be_the_same() -> None:
+    from poorenv.cli.output import lock_change_lines
+
+    new = multi_lock()  # 3.12: six; 3.9: six, tomli
+    assert lock_change_lines(None, new) == [
+        "+ six 1.17.0",
+        "3.9: + six 1.17.0",
+        "3.9: + tomli 2.0.1",
+    ]
+    old = dataclasses.replace(new, packages=(), others=(Resolution(new.others[0].interpreter, ()),))
+    both_six = dataclasses.replace(new, others=(Resolution(new.others[0].interpreter, (SIX,)),))
+    assert lock_change_lines(old, both_six) == ["+ six 1.17.0", "3.9: the same changes"]
+    assert lock_change_lines(new.select(base_of("3.9")), new) == []  # read about another one

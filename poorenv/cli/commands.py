@@ -310,8 +310,12 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"project:   {info['project']}")
     print(f"env:       {env['path']} ({state})")
     print(f"base:      {base.describe()}, {base.abi}")
-    print(f"lock:      {locked['path']} ({locked['packages']} packages"
+    pythons = (
+        f"; resolutions for {', '.join(locked['pythons'])}" if len(locked["pythons"]) > 1 else ""
+    )
+    print(f"lock:      {locked['path']} ({locked['packages']} packages{pythons}"
           f"{', ' + locked['problem'] if locked['problem'] else ''})")  # fmt: skip
+    print(f"resolver:  {info['resolver']}")
     print(f"installer: {info['installer']}")
     print(f"cache:     {info['cache_dir']}")
     if info["cache_key"]:

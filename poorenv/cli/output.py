@@ -52,11 +52,14 @@ def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
     """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes
     in the env's resolution, then in each other Python's, prefixed by its X.Y (`3.9: + name`),
     or `3.9, 3.13: the same changes`."""
-    from poorenv.lock.lockfile import Lock
+    from poorenv.lock.lockfile import Lock, Resolution
 
+    before = {r.key(): r for r in old.resolutions} if old is not None else {}
+    if old is not None and len(before) > 1:  # compare like with like: the same Python's
+        was = before.get(Resolution(new.interpreter, new.packages).key())
+        old = Lock(old.input_hash, was.interpreter, was.packages) if was else None
     own = _change_lines(old, new)
     lines, same = list(own), []
-    before = {r.key(): r for r in old.resolutions} if old is not None else {}
     for other in new.others:
         was = before.get(other.key())
         prev = Lock(new.input_hash, was.interpreter, was.packages) if was else None
