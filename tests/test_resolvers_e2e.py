@@ -120,6 +120,8 @@ def test_one_lock_for_two_pythons_serves_both_with_locked(tmp_path: Path) -> Non
     assert "cpython 3.12" in synced.stdout
     assert packages_in(on_311, "3.12") == on_twelve
     ok(run(on_311, "check", "--python", "3.12"))
+    key = ok(run(on_311, "cache-key", "--python", "3.12")).stdout
+    assert key == ok(run(on_312, "cache-key")).stdout  # one lock, one base: one CI cache
     drift = run(on_311, "check")  # poorenv.toml still says 3.11: the stamp does not answer
     assert drift.returncode == 1, drift.stdout + drift.stderr
 
@@ -133,4 +135,7 @@ def test_one_lock_for_two_pythons_serves_both_with_locked(tmp_path: Path) -> Non
         stale = run(on_313, "check")
         assert stale.returncode == 1
         assert "cpython 3.13" in stale.stderr
+        export = run(on_313, "export")
+        assert export.returncode == 2 and "cpython 3.13" in export.stderr
+        assert '"3.13" to [lock] pythons' in export.stderr
         assert (on_313 / "poorenv.lock").read_bytes() == (on_311 / "poorenv.lock").read_bytes()
