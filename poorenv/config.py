@@ -59,6 +59,10 @@ class Config:
     constraint_files: tuple[Path, ...] = ()
     index: IndexConfig = field(default_factory=IndexConfig)
     prompt: str | None = None  # `[env] prompt`
+    # `[requirements] project`: the directory of a pyproject.toml (lock/pyproject.py), absolute
+    project: Path | None = None
+    extras: tuple[str, ...] = ()  # `[requirements] extras`: the project's optional dependencies
+    groups: tuple[str, ...] = ()  # `[requirements] groups`: its PEP 735 dependency groups
     # `[env] resolver` and `[lock] pythons` (the X.Y a lock holds a resolution for, besides the
     # env's own): see lock/resolver.py and lock/pythons.py
     resolver: str = "pip-tools"
@@ -119,7 +123,7 @@ def load_config(path: Path) -> Config:
 
 _TOP_KEYS = ("env", "requirements", "index", "lock")
 _ENV_KEYS = ("python", "path", "seed", "installer", "prompt", "resolver")
-_REQ_KEYS = ("packages", "files", "constraints")
+_REQ_KEYS = ("packages", "files", "constraints", "project", "extras", "groups")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
 
 
@@ -161,6 +165,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     project = file.parent
     files = tuple(project / p for p in where.strings(req, "files", "requirements"))
     constraints = tuple(project / p for p in where.strings(req, "constraints", "requirements"))
+    local, extras, groups = _project(req, project, where)
 
     idx = where.table(data, "index")
     where.keys(idx, _INDEX_KEYS, "index")
@@ -186,6 +191,9 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         constraint_files=constraints,
         index=index,
         prompt=prompt,
+        project=local,
+        extras=extras,
+        groups=groups,
         resolver=resolver,
         lock_pythons=lock_pythons,
     )
@@ -214,6 +222,36 @@ def _resolving(
     return resolver, pythons
 
 
+def _project(
+    req: Mapping[str, Any], directory: Path, where: _Where
+) -> tuple[Path | None, tuple[str, ...], tuple[str, ...]]:
+    """`[requirements] project`, `extras` and `groups`: the names normalised (PEP 685, PEP 735),
+    each listed once; extras and groups only with a project. Whether they exist is read from
+    the pyproject.toml (lock/pyproject.py), when a lock is made or judged."""
+    import re
+
+    text = where.string(req, "project", "requirements", text=True)
+    if text is not None and not text.strip():
+        raise where.error("requirements", "project", "must not be empty", hint='project = "."')
+    named: dict[str, tuple[str, ...]] = {}
+    for key in ("extras", "groups"):
+        names = where.strings(req, key, "requirements")
+        if names and text is None:
+            hint = 'name the project too: project = "."'
+            raise where.error("requirements", key, "needs [requirements] project", hint=hint)
+        seen: list[str] = []
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+                raise where.error("requirements", key, f"{name!r} is not a valid name")
+            normal = re.sub(r"[-_.]+", "-", name).lower()
+            if normal in seen:
+                raise where.error("requirements", key, f"{name!r} is listed twice")
+            seen.append(normal)
+        named[key] = tuple(seen)
+    local = None if text is None else Path(os.path.normpath(directory / Path(text).expanduser()))
+    return local, named["extras"], named["groups"]
+
+
 def _check_requirement(spec: str, where: _Where) -> None:
     """A requirement poorenv can lock, by the rules of requirements files (lock/reqfile.py)."""
     from poorenv.lock.reqfile import Refusal, requirement
@@ -239,9 +277,10 @@ def _check_prompt(prompt: str, where: _Where) -> None:
 
 
 def init_config(directory: Path, python: str, packages: tuple[str, ...] = ()) -> Path:
-    """Write a new poorenv.toml in `directory` (`poorenv init`); never over an existing one."""
+    """Write a new poorenv.toml in `directory` (`poorenv init`); never over an existing one.
+    Beside a pyproject.toml it names that project (`project = "."`)."""
     target = directory / CONFIG_NAME
-    text = render_config(python, packages)
+    text = render_config(python, packages, project=(directory / "pyproject.toml").is_file())
     parse_config(loads_toml(text), target)  # the same checks as on every later load
     try:
         with open(target, "x", encoding="utf-8") as handle:
@@ -272,14 +311,16 @@ def load_project_config(start: Path) -> Config:
     return load_config(find_config(start))
 
 
-def render_config(python: str, packages: tuple[str, ...] = ()) -> str:
-    """The text `poorenv init` writes."""
+def render_config(python: str, packages: tuple[str, ...] = (), project: bool = False) -> str:
+    """The text `poorenv init` writes; `project`: with `project = "."`."""
     import tomli_w
 
+    requirements: dict[str, Any] = {"project": "."} if project else {}
+    requirements.update(packages=list(packages), files=[])
     body = tomli_w.dumps(
         {
             "env": {"python": python, "path": DEFAULT_ENV_PATH, "seed": list(DEFAULT_SEED)},
-            "requirements": {"packages": list(packages), "files": []},
+            "requirements": requirements,
         }
     )
     return f"#:schema {SCHEMA_URL}\n{body}"

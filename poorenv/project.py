@@ -19,7 +19,7 @@ from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.envlock import env_lock
 from poorenv.errors import ConfigError, EnvError, LockError
-from poorenv.lock.inputs import missing_python, stale_reason
+from poorenv.lock.inputs import missing_python, project_mismatch, stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
@@ -113,7 +113,8 @@ class Project:
         chosen = lock.select(self.base) if lock is not None else None
         if frozen and lock is not None:
             if chosen is not None:
-                return LockStatus(chosen, None)
+                mismatch = project_mismatch(lock, self.config)
+                return LockStatus(chosen, f"{self.lock_path}: {mismatch}" if mismatch else None)
             problem = lock.interpreter.mismatch(self.base)
             if len(lock.resolutions) > 1:
                 problem = f"no resolution for the env's Python: {missing_python(lock, self.base)}"
@@ -129,7 +130,9 @@ class Project:
         status = status or self.lock_status()
         usable = status.lock if status.problem is None else None
         state = state or self.read_state()
-        return planner.plan(self.layout, self.base, state, usable, status.problem)
+        return planner.plan(
+            self.layout, self.base, state, usable, status.problem, self.config.project_dir
+        )
 
     def lock_to_use(
         self, mode: LockMode, upgrade: bool, upgrade_packages: tuple[str, ...]
@@ -168,7 +171,9 @@ class Project:
         else:
             new = old
         state = self.read_state()
-        plan = planner.plan(self.layout, self.base, state, new, status.problem)
+        plan = planner.plan(
+            self.layout, self.base, state, new, status.problem, self.config.project_dir
+        )
         return Preview(plan, old, new, needed, state.distributions if state.exists else {})
 
     def lock(
@@ -232,7 +237,9 @@ class Project:
                 mode is not LockMode.FROZEN or stale_reason(lock, self.config, self.base) is None
             )
             state = self.read_state()
-            current = planner.plan(self.layout, self.base, state, lock)
+            current = planner.plan(
+                self.layout, self.base, state, lock, None, self.config.project_dir
+            )
             done = self.carry_out(current, state, chosen, reporter, fresh)
         return SyncResult(current, done, old, lock)
 
@@ -297,12 +304,15 @@ class Project:
         return pylock.render(lock, found, self.base)
 
     def _input_files(self) -> list[Path]:
-        """The requirements and constraints files and the files they include: editing any of
-        them makes the lock stale, so the no-op stamp watches them all."""
+        """The requirements and constraints files and the files they include, and the
+        project's pyproject.toml: editing any of them may make the lock stale, so the no-op
+        stamp watches them all."""
         from poorenv.lock.reqfile import read_inputs
 
         config = self.config
         listed = [*config.requirement_files, *config.constraint_files]
+        if config.project is not None:  # its requirements, extras and groups count
+            listed.append(config.project / "pyproject.toml")
         try:
             read = read_inputs(config.file, config.requirement_files, config.constraint_files)
         except ConfigError:  # edited since they were checked: the next sync says why

@@ -19,6 +19,7 @@ from poorenv.state.fastpath import ANSWERS
 if TYPE_CHECKING:
     from poorenv.config import Config
     from poorenv.project import Project
+    from poorenv.state.verify import Verification
 
 
 def _config() -> Config:
@@ -127,9 +128,11 @@ def fast_answer(args: argparse.Namespace) -> bool:
     from poorenv.state.fastpath import quick_check
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
-    allowed = not args.python and (
-        args.command == "check" or not (args.dry_run or args.upgrade or args.upgrade_package)
-    )
+    if args.command == "check":
+        allowed = not args.verify  # the stamp says nothing of the files' bytes
+    else:
+        allowed = not (args.dry_run or args.upgrade or args.upgrade_package)
+    allowed = allowed and not args.python  # the stamp is of [env] python's env
     env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
     if env is None:
         return False
@@ -181,17 +184,40 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    plan = _project(args).plan()
+    project = _project(args)
+    plan = project.plan()
+    verified = _verify(project) if args.verify else None
     if args.json:
         reasons = [] if plan.in_sync else plan.reasons
-        print_json("check", {**plan.to_json(), "fast_path": False, "reasons": reasons})
-    elif plan.in_sync:
-        say(args, f"{plan.env}: {ANSWERS['check']}")
+        payload = {**plan.to_json(), "fast_path": False, "reasons": reasons}
+        if verified is not None:
+            payload["verify"] = verified.to_json()
+        print_json("check", payload)
     else:
-        print(f"{plan.env}: not in sync", file=sys.stderr)
-        for reason in plan.reasons:
-            print(f"  {reason}", file=sys.stderr)
-    return EXIT_OK if plan.in_sync else EXIT_DRIFT
+        if plan.in_sync:
+            say(args, f"{plan.env}: {ANSWERS['check']}")
+        else:
+            print(f"{plan.env}: not in sync", file=sys.stderr)
+            for reason in plan.reasons:
+                print(f"  {reason}", file=sys.stderr)
+        if verified is not None:
+            _say_verified(args, plan.env, verified)
+    good = plan.in_sync and (verified is None or verified.ok)
+    return EXIT_OK if good else EXIT_DRIFT
+
+
+def _verify(project: Project) -> Verification:
+    from poorenv.state.site import SitePackages
+    from poorenv.state.verify import verify
+
+    return verify(SitePackages.read(project.layout.site_dirs), project.layout.scheme)
+
+
+def _say_verified(args: argparse.Namespace, env: Path, verified: Verification) -> None:
+    if verified.ok:
+        say(args, f"{env}: {verified.render()}")
+    else:
+        print(f"{env}: {verified.render()}", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -206,6 +232,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             project.config.project_dir,
             args.module,
             args.process_group,
+            args.user,
+            args.app,
         )
         for line in warnings:
             warn(line)

@@ -160,10 +160,21 @@ def _parser() -> argparse.ArgumentParser:
         "--module", type=Path, metavar="FILE",
         help="the mod_wsgi module or uWSGI python plugin to check the env against",
     )  # fmt: skip
+    p.add_argument(
+        "--user", metavar="NAME", help="mod_wsgi, uwsgi: refuse unless the server's user NAME"
+        " can read the env, the app file and the base files they load",
+    )  # fmt: skip
+    p.add_argument(
+        "--app", type=Path, metavar="FILE", help="with --user: the WSGI file the server loads"
+    )
     p.set_defaults(func=commands.cmd_export)
 
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--verify", action="store_true",
+        help="also compare every installed file with its RECORD hash (bytecode included)",
+    )  # fmt: skip
     _python_option(p)
     p.set_defaults(func=commands.cmd_check)
 

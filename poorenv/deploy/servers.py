@@ -196,11 +196,20 @@ def server_config(
     project_dir: Path,
     module: Path | None,
     group: str | None,
+    user: str | None = None,
+    app: Path | None = None,
 ) -> tuple[str, list[str]]:
-    """`export --format mod_wsgi|uwsgi`: the checked configuration text, and warnings."""
+    """`export --format mod_wsgi|uwsgi`: the checked configuration text, and warnings. With
+    `user`, refuses (deploy.readable.Unreadable) unless that user can read the env, `app` and
+    the base files the env and the server load."""
     find = find_mod_wsgi if fmt == "mod_wsgi" else find_uwsgi_plugin
     server = inspect(find(module))
     check(server, base)
+    if user is not None:
+        from poorenv.deploy.readable import check_server_user
+
+        extra = [server.library] if server.library is not None else []
+        check_server_user(user, env, base.executable, app, extra)
     if fmt == "mod_wsgi":
         text = mod_wsgi_config(env, base, server, group or process_group_name(project_dir))
     else:

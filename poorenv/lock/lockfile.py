@@ -37,9 +37,12 @@ __all__ = [  # the pins' types are pins.py's, named here too
 
 LOCK_NAME = "poorenv.lock"
 LOCK_VERSION = 2  # the newest format read: 1 holds one resolution, 2 several (`[[resolution]]`)
-_KEYS = ("version", "created-by", "input-hash", "content-hash", "interpreter", "package")
-_KEYS_2 = ("version", "created-by", "input-hash", "content-hash", "resolution")
+_KEYS = (
+    "version", "created-by", "input-hash", "content-hash", "interpreter", "project", "package",
+)  # fmt: skip
+_KEYS_2 = ("version", "created-by", "input-hash", "content-hash", "project", "resolution")
 _RESOLUTION_KEYS = ("interpreter", "package")
+_PROJECT_KEYS = ("name", "path", "editable", "build")
 _PACKAGE_KEYS = ("name", "version", "markers", "hashes")
 
 
@@ -99,6 +102,8 @@ class Lock:
                 [dataclasses.astuple(r.interpreter), [dataclasses.astuple(p) for p in r.packages]]
                 for r in self.resolutions
             ]
+        if self.project is not None:  # only then: locks without one keep their hash
+            body["project"] = dataclasses.astuple(self.project)
         blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
@@ -107,6 +112,12 @@ class Lock:
             f"# Exported from {LOCK_NAME} ({self.interpreter.implementation}"
             f" {self.interpreter.python}, {self.interpreter.platform}) by poorenv {__version__}",
         ]
+        if self.project is not None and self.project.build:
+            # A local directory has no hash: a line for it would fail --require-hashes.
+            lines.append(
+                f"# The project itself ({self.project.name}, {self.project.path}) is not listed:"
+                f" after these, `pip install --no-deps -e {self.project.path}`"
+            )
         lines += [p.requirement() for p in self.packages]
         return "\n".join(lines) + "\n"
 
@@ -119,10 +130,15 @@ class Lock:
             "input-hash": self.input_hash,
             "content-hash": self.content_hash,
         }
+        own = _resolution_table(Resolution(self.interpreter, self.packages))
+        if not self.others:
+            data["interpreter"] = own["interpreter"]
+        if self.project is not None:
+            data["project"] = dataclasses.asdict(self.project)
         if self.others:
             data["resolution"] = [_resolution_table(r) for r in self.resolutions]
         else:
-            data.update(_resolution_table(Resolution(self.interpreter, self.packages)))
+            data["package"] = own["package"]
         header = (
             "# This file is made by `poorenv lock`; do not edit it by hand.\n"
             "#:schema https://poorenv.example.invalid/schemas/poorenv-lock.schema.json\n"
@@ -225,7 +241,8 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
         first, *rest = _resolutions(data.get("resolution"), bad)
         _only_known(data, _KEYS_2, "", bad)
         others = tuple(rest)
-    lock = Lock(input_hash, first.interpreter, first.packages, created_by, version, others=others)
+    project = None if data.get("project") is None else _project(data["project"], bad)
+    lock = Lock(input_hash, first.interpreter, first.packages, created_by, version, project, others)
     if content_hash != lock.content_hash:
         raise LockError(
             f"{path}: content-hash does not match the lock's contents:"
@@ -310,6 +327,31 @@ def _package(table: object, where: str, bad: _Bad) -> LockedPackage:
         raise bad(f"{where} {exc.field}", exc.problem) from None
     _only_known(table, _PACKAGE_KEYS, f"{where} ", bad)
     return package
+
+
+def _project(table: object, bad: _Bad) -> LockedProject:
+    """The [project] table: the project itself, local and unhashed (localproject.py)."""
+    if not isinstance(table, Mapping):
+        raise bad("project", "expected a table")
+    name, path = table.get("name"), table.get("path")
+    if not isinstance(name, str) or not name:
+        raise bad("[project] name", "missing")
+    require_problem = name_problem(name)
+    if require_problem:
+        raise bad("[project] name", require_problem)
+    if not isinstance(path, str) or not path:
+        raise bad("[project] path", "missing")
+    problem = text_problem(path)
+    if problem is None and (path.startswith("/") or "\\" in path):
+        problem = "not a relative POSIX path"
+    if problem:
+        raise bad("[project] path", problem)
+    flags = {key: table.get(key, True) for key in ("editable", "build")}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise bad(f"[project] {key}", "not true or false")
+    _only_known(table, _PROJECT_KEYS, "[project] ", bad)
+    return LockedProject(name, path, flags["editable"], flags["build"])
 
 
 def _field(data: Mapping[str, Any], key: str, check: Callable[[str], str | None], bad: _Bad) -> str:

@@ -29,6 +29,7 @@ from poorenv.lock.grammar import FieldError, shown
 from poorenv.lock.inputs import input_hash
 from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter, Resolution
 from poorenv.lock.origins import Origins, check_upgrade_names
+from poorenv.lock.pyproject import add_project
 from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
 from poorenv.lock.uvresolve import uv_binary, uv_command, uv_problem
 
@@ -70,6 +71,7 @@ def resolve(
     )
     origins.add_setting(config.file, "[env] seed", config.seed)
     origins.add_files(files)
+    project = add_project(config, base, origins)  # [requirements] project: lock/pyproject.py
     if upgrade_packages:
         held = previous.resolutions if previous is not None else ()
         locked = [p.name for r in held for p in r.packages]
@@ -88,7 +90,7 @@ def resolve(
         packages = _compile(config, target, origins, kept, upgrade, upgrade_packages, uv)
         resolutions.append(Resolution(interpreter, tuple(packages)))
     first, *others = resolutions  # the env's own first
-    return Lock(hashed, first.interpreter, first.packages, others=tuple(others))
+    return Lock(hashed, first.interpreter, first.packages, project=project, others=tuple(others))
 
 
 def _compile(
