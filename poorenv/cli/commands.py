@@ -240,7 +240,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.format == "pylock":
         text = _project().pylock(CliReporter(args))
     else:
-        text = _requirements_export()
+        from poorenv.lock.pythons import export_requirements
+
+        config = _config()
+        _inputs_read(config)
+        text = export_requirements(config)
     if args.output is None:
         print(text, end="")
         return EXIT_OK
@@ -250,29 +254,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError(f"-o {args.output}: {exc.strerror}") from None
     say(args, f"wrote {args.output}")
     return EXIT_OK
-
-
-def _requirements_export() -> str:
-    """poorenv.lock as a requirements file: its resolution for the env's Python (a lock for
-    one Python is exported without looking for an interpreter)."""
-    from poorenv.lock.inputs import missing_python
-    from poorenv.lock.lockfile import lock_path, require_lock
-    from poorenv.project import Project
-
-    config = _config()
-    _inputs_read(config)
-    path = lock_path(config)
-    lock = require_lock(path)
-    if len(lock.resolutions) > 1:
-        base = Project.load(config).base
-        chosen = lock.select(base)
-        if chosen is None:
-            raise LockError(
-                f"{path}: no resolution for the env's Python: {missing_python(lock, base)}",
-                hint=f'add "{base.xy}" to [lock] pythons and run `poorenv lock`',
-            )
-        lock = chosen
-    return lock.to_requirements()
 
 
 def _inputs_read(config: Config) -> None:

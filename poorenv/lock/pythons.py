@@ -39,3 +39,24 @@ def lock_interpreters(
                 " by an interpreter of each listed version",
             ) from None
     return found
+
+
+def export_requirements(config: Config) -> str:
+    """poorenv.lock as a requirements file: its resolution for the env's Python (a lock for
+    one Python is exported as it is, without looking for an interpreter)."""
+    from poorenv.discover.find import find_interpreter
+    from poorenv.lock.inputs import missing_python
+    from poorenv.lock.lockfile import lock_path, require_lock
+
+    path = lock_path(config)
+    lock = require_lock(path)
+    if len(lock.resolutions) > 1:
+        base = find_interpreter(config.python, config.project_dir)
+        chosen = lock.select(base)
+        if chosen is None:
+            raise LockError(
+                f"{path}: no resolution for the env's Python: {missing_python(lock, base)}",
+                hint=f'add "{base.xy}" to [lock] pythons and run `poorenv lock`',
+            )
+        lock = chosen
+    return lock.to_requirements()
