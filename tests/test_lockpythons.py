@@ -266,3 +266,22 @@ def test_lock_changes_of_other_pythons_are_prefixed_or_said_to_be_the_same() -> 
     both_six = dataclasses.replace(new, others=(Resolution(new.others[0].interpreter, (SIX,)),))
     assert lock_change_lines(old, both_six) == ["+ six 1.17.0", "3.9: the same changes"]
     assert lock_change_lines(new.select(base_of("3.9")), new) == []  # read about another one
+
+
+def test_a_multi_python_lock_with_the_project_itself_round_trips(tmp_path: Path) -> None:
+    from poorenv.lock.localproject import LockedProject
+
+    lock = dataclasses.replace(multi_lock(), project=LockedProject("app", "."))
+    path = tmp_path / "poorenv.lock"
+    write_lock(path, lock)
+    data = loads_toml(path.read_text())
+    assert data["version"] == 2 and data["project"] == {
+        "name": "app", "path": ".", "editable": True, "build": True,
+    }  # fmt: skip
+    jsonschema.Draft202012Validator(SCHEMA).validate(data)
+    again = read_lock(path)
+    assert again is not None and again.project == lock.project
+    assert again.resolutions == lock.resolutions
+    chosen = again.select(base_of("3.9"))
+    assert chosen is not None and chosen.project == lock.project
+    assert dataclasses.replace(lock, project=None).content_hash != lock.content_hash
