@@ -8,6 +8,7 @@ either installer; one lock for 3.11 and 3.12 serves two projects that differ onl
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,37 @@ def test_one_lock_for_two_pythons_serves_both_with_locked(tmp_path: Path) -> Non
         assert export.returncode == 2 and "cpython 3.13" in export.stderr
         assert '"3.13" to [lock] pythons' in export.stderr
         assert (on_313 / "poorenv.lock").read_bytes() == (on_311 / "poorenv.lock").read_bytes()
+
+
+@pytest.mark.network  # pip-tools is installed into a resolver env for 3.12 from pip's index
+def test_pip_tools_resolves_each_python_in_an_interpreter_of_that_version(tmp_path: Path) -> None:
+    if not (has("3.11") and has("3.12")):
+        pytest.skip("needs CPython 3.11 and 3.12")
+    wheels = wheelhouse(tmp_path / "wheels")
+    make_wheel(wheels, "kappa", "1.0", requires=['lam; python_version < "3.12"'])
+    make_wheel(wheels, "lam", "1.0")
+    make_wheel(wheels, "mu", "1.0")
+    make_wheel(wheels, "mu", "2.0", requires_python=">=3.12")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "poorenv.toml").write_text(
+        '[env]\npython = "3.11"\nseed = []\n'
+        '[requirements]\npackages = ["kappa", "mu"]\n'
+        f'[index]\nno-index = true\nfind-links = ["{wheels}"]\n'
+        '[lock]\npythons = ["3.12"]\n'
+    )
+    ok(run_online(project, "lock", "--resolver", "pip-tools"))
+    lock = loads_toml((project / "poorenv.lock").read_text())
+    held = {
+        r["interpreter"]["python"]: {p["name"]: p["version"] for p in r["package"]}
+        for r in lock["resolution"]
+    }
+    # Requires-Python and markers were judged by an interpreter of each version
+    assert held == {"3.11": {"kappa": "1.0", "lam": "1.0", "mu": "1.0"},
+                    "3.12": {"kappa": "1.0", "mu": "2.0"}}  # fmt: skip
+
+
+def run_online(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    from tests.helpers import poorenv
+
+    return poorenv(*args, cwd=project)
