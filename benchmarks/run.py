@@ -1,6 +1,6 @@
 """Time poorenv against uv, venv + pip, pip-sync, virtualenv and pip-compile, in one run.
 
-    python benchmarks/run.py [--sets small,large] [--runs 7] [--ops empty,full,noop,drift,lock]
+    python benchmarks/run.py [--sets small,large] [--runs 7] [--ops empty,full,noop,drift,lock,uvlock]
 
 Inputs are ../shared/bench/{small,large}.in, locked for CPython 3.11. Method as in
 ../shared/bench/README.md: a local wheelhouse (every install `--no-index --find-links`), warm
@@ -9,6 +9,11 @@ caches, one warm-up run per command, then rounds that run every command once in 
 round-by-round ratio poorenv / other, and peak RSS (the largest process of the command's tree).
 PYTHONDONTWRITEBYTECODE is unset, as the reference figures were taken. pip compiles bytecode,
 uv does not: said in each row.
+
+`uvlock` (not in the default ops) times `poorenv lock` with `resolver = "uv"` and `seed = []`
+against `uv pip compile --generate-hashes --python BASE` on the same requirements.in, both
+against the configured package index (no wheelhouse: from one, uv takes ~0.02 s, less than an
+interpreter start) and both from an empty output file each round (no pins kept).
 
 Needs the tools beside poorenv: pip install -e '.[uv]' virtualenv
 """
@@ -124,6 +129,25 @@ def prepare(name: str, python: str) -> tuple[Path, Path, Path]:
     return project, pins, wheels
 
 
+def uv_lock(name: str, base: str, uv: str, runs: int) -> list[str]:
+    """`poorenv lock` with the uv resolver against `uv pip compile`, against the index."""
+    project = WORK / f"{name}-uvlock"
+    project.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(SHARED / f"{name}.in", project / "requirements.in")
+    (project / "poorenv.toml").write_text(
+        f'[env]\npython = "{base}"\nseed = []\nresolver = "uv"\n'
+        '[requirements]\nfiles = ["requirements.in"]\n'
+    )
+    out = WORK / f"{name}-uv-compiled.txt"
+    return measure(f"Lock {name}.in with uv (hashes, against the package index)", [
+        Command("poorenv lock (resolver uv)", lambda: [str(BIN / "poorenv"), "lock", "-q"],
+                rm(project / "poorenv.lock"), project),
+        Command("uv pip compile --generate-hashes --python BASE",
+                lambda: [uv, "pip", "compile", "-q", "--generate-hashes", "--python", base,
+                         "-o", str(out), str(project / "requirements.in")], rm(out)),
+    ], runs)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="small,large")
@@ -141,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"--ops {args.ops}`; base {base}; {os.cpu_count()} cores.\n"]  # fmt: skip
     uv = str(BIN / "uv")
     for name in args.sets.split(","):
+        if "uvlock" in ops:
+            report += uv_lock(name, base, uv, args.runs)
+        if not ops - {"uvlock"}:
+            continue
         project, pins, wheels = prepare(name, args.python)
         index = ["--no-index", "--find-links", str(wheels)]
         env = project / ".poorenv"
