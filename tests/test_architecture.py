@@ -111,3 +111,24 @@ def test_the_fast_path_imports_only_light_modules() -> None:
             elif isinstance(node, ast.Assign) and "TYPE_CHECKING" in ast.unparse(node):
                 assert ast.unparse(node) == "TYPE_CHECKING = False", name
     assert {"poorenv.state.fastpath", "poorenv.paths", "poorenv.discover.places"} <= seen
+
+
+def test_the_installed_command_imports_nothing_before_the_no_op_path() -> None:
+    """`poorenv` is installed from bin/poorenv (script-files), not as an entry point whose
+    wrapper imports re; its only imports are sys and poorenv.entry."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    root = PACKAGE.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "scripts" not in project["project"]
+    assert project["tool"]["setuptools"]["script-files"] == ["bin/poorenv"]
+    script = (root / "bin" / "poorenv").read_text(encoding="utf-8")
+    assert script.startswith("#!python\n")
+    tree = ast.parse(script)
+    found = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert found == ["import sys", "from poorenv.entry import main"]
