@@ -16,7 +16,8 @@ uv does not: said in each row.
 (tests/wheels.py), against `uv pip sync --offline` of the same pins, all in the same rounds;
 with how each grows from 24. Text after the line `<!-- kept -->` in --out (the profiles) is kept.
 
-Needs the tools beside poorenv: pip install -e '.[uv]' virtualenv
+Needs the tools beside poorenv, installed as users do (not editable: an editable install's
+finder costs every start ~10 ms): pip install '.[uv]' virtualenv
 """
 
 from __future__ import annotations
