@@ -40,6 +40,9 @@ BIN = Path(sys.executable).parent
 ENV = {
     k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PIP_FIND_LINKS")
 }
+# uv at its best: with SSL_CERT_DIR/SSL_CERT_FILE (set on these machines) it reads every
+# certificate at start, even --offline (~5 ms of a no-op).
+UV_BEST = {k: v for k, v in ENV.items() if k not in ("SSL_CERT_DIR", "SSL_CERT_FILE")}
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Command:
     argv: Callable[[], Sequence[str]]
     setup: Callable[[], None] = lambda: None
     cwd: Path = WORK
+    env: dict[str, str] = field(default_factory=lambda: ENV)
     times: list[float] = field(default_factory=list)
     rss_kb: list[int] = field(default_factory=list)
 
@@ -57,10 +61,10 @@ def sh(*argv: str | Path, cwd: Path = WORK, check: bool = True) -> subprocess.Co
                           capture_output=True)  # fmt: skip
 
 
-def timed(argv: Sequence[str], cwd: Path) -> tuple[float, int]:
+def timed(argv: Sequence[str], cwd: Path, env: dict[str, str] = ENV) -> tuple[float, int]:
     """Wall time and peak RSS (KiB) of one run."""
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), cwd=cwd, env=ENV, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
@@ -77,12 +81,12 @@ def rounds(commands: list[Command], runs: int) -> None:
     """A warm-up run of each command, then `runs` rounds running each once, in rotating order."""
     for command in commands:  # warm-up
         command.setup()
-        timed(command.argv(), command.cwd)
+        timed(command.argv(), command.cwd, command.env)
     for round_number in range(runs):
         shift = round_number % len(commands)
         for command in commands[shift:] + commands[:shift]:
             command.setup()
-            seconds, rss = timed(command.argv(), command.cwd)
+            seconds, rss = timed(command.argv(), command.cwd, command.env)
             command.times.append(seconds)
             command.rss_kb.append(rss)
 
@@ -122,12 +126,13 @@ def measure_sizes(sets: dict[int, tuple[Path, Path]], uv_sync: Callable[[Path, P
             Command("sync", fixed(poorenv, "sync", "-q"), cwd=project),
             Command("check", fixed(poorenv, "check", "-q"), cwd=project),
             Command("-C", fixed(poorenv, "-C", str(project), "sync", "--locked", "-q")),
-            Command("uv", fixed(*uv_sync(uvenv, project), "--offline")),
+            Command("uv", fixed(*uv_sync(uvenv, project), "--offline"), env=UV_BEST),
         ]
     rounds([c for row in table.values() for c in row], runs)
     first = min(table)
     rows = [
-        "\n**No-op by size: installed distributions, every command in the same rounds**\n",
+        "\n**No-op by size: installed distributions, every command in the same rounds; uv at its"
+        " best (--offline, no SSL_CERT_DIR/SSL_CERT_FILE)**\n",
         "| dists | poorenv sync | poorenv check | poorenv -C DIR sync --locked | uv pip sync --offline"
         " | sync / uv | check / uv | -C --locked / uv | sync, uv: time / time at "
         f"{first} | peak RSS sync, check, uv |",
@@ -299,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "noop" in ops:
             report += measure(f"No-op sync, {name}.in", [
                 Command("poorenv sync", poorenv(), cwd=project),
+                Command("uv pip sync --offline (no SSL_CERT_*)", lambda: [*uv_sync(uvenv), "--offline"],
+                        env=UV_BEST),
                 Command("uv pip sync --offline", lambda: [*uv_sync(uvenv), "--offline"]),
                 Command("uv pip sync", lambda: uv_sync(uvenv)),
                 Command("pip-sync", lambda: pip_sync(other)),

@@ -3,10 +3,11 @@ before argparse, typing, json, the TOML parser or anything else is imported: tha
 users wait on at every shell start and CI step. Everything else goes to `poorenv.cli`.
 
 The forms answered here are the ones scripts and CI use: `sync` and `check`, with `-q`/`--quiet`,
-`-v`/`--verbose`, `--debug` and `-C DIR` before or after the command, and `sync --locked` or
-`sync --frozen` (a stamp proves the lock fresh: a sync that accepted a stale lock with --frozen
-records a stamp that answers nothing). The answer is the full command line's, line for line and
-exit code for exit code. Any other word, or any doubt, goes to the full command line.
+`-v`/`--verbose`, `--debug` and `-C DIR` before or after the command, `sync --installer pip|uv`,
+and `sync --locked` or `sync --frozen` (a stamp proves the lock fresh: a sync that accepted a
+stale lock with --frozen records a stamp that answers nothing). The answer is the full command
+line's, line for line and exit code for exit code. Any other word, or any doubt, goes to the
+full command line.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 _QUIET = ("-q", "--quiet")
 _UNSAID = ("-v", "--verbose", "--debug")  # change nothing in a no-op's answer
 _MODES = ("--locked", "--frozen")  # sync only, one of them
+_INSTALLERS = ("pip", "uv")  # sync --installer NAME: what would install, when there is nothing to
 
 
 def fast_form(argv: Sequence[str]) -> tuple[str, bool, str | None] | None:
@@ -47,6 +49,10 @@ def fast_form(argv: Sequence[str]) -> tuple[str, bool, str | None] | None:
                 return None  # argparse's to judge
         elif command == "sync" and word in _MODES:
             modes.add(word)
+        elif command == "sync" and (word == "--installer" or word.startswith("--installer=")):
+            name = word.partition("=")[2] if "=" in word else next(words, "")
+            if name not in _INSTALLERS:
+                return None
         else:
             return None
     if command is None or len(modes) > 1:

@@ -18,7 +18,8 @@ from poorenv.entry import fast_form
 # and near misses (abbreviations argparse accepts, typos it refuses).
 WORDS = (
     "sync", "check", "-q", "--quiet", "-v", "--debug", "-C", "d", "-Cd", "-C=d", "--locked",
-    "--frozen", "--json", "--dry-run", "-U", "--lock", "-x", "plan", "--", "-h",
+    "--frozen", "--json", "--dry-run", "-U", "--lock", "-x", "plan", "--", "-h", "--installer",
+    "uv", "--installer=pip", "--installer=", "--inst",
 )  # fmt: skip
 
 
@@ -50,7 +51,7 @@ def test_every_form_answered_here_is_read_as_argparse_reads_it() -> None:
         assert not getattr(args, "json", False), argv
         if command == "sync":
             assert not (args.dry_run or args.upgrade or args.upgrade_package), argv
-            assert args.installer is None, argv
+            assert args.installer in (None, "pip", "uv"), argv
     assert answered > 100
 
 
@@ -60,7 +61,8 @@ def test_every_form_answered_here_is_read_as_argparse_reads_it() -> None:
         ["sync"], ["check"], ["-q", "sync"], ["sync", "--quiet"], ["check", "-q"],
         ["-C", "proj", "sync"], ["sync", "-C", "proj"], ["-Cproj", "sync"],
         ["sync", "--locked"], ["sync", "--frozen"], ["-q", "-C", "proj", "sync", "--locked"],
-        ["-v", "sync"], ["sync", "--debug"],
+        ["-v", "sync"], ["sync", "--debug"], ["sync", "--installer", "uv"],
+        ["sync", "--installer=pip", "--locked"],
     ],
 )  # fmt: skip
 def test_the_forms_scripts_and_ci_use_are_answered_here(argv: list[str]) -> None:
@@ -71,7 +73,8 @@ def test_the_forms_scripts_and_ci_use_are_answered_here(argv: list[str]) -> None
     "argv",
     [
         ["sync", "--json"], ["check", "--json"], ["sync", "--dry-run"], ["sync", "-U"],
-        ["sync", "--installer", "uv"], ["sync", "--locked", "--frozen"], ["check", "--locked"],
+        ["sync", "--installer", "conda"], ["sync", "--installer"], ["check", "--installer", "uv"],
+        ["sync", "--inst", "uv"], ["sync", "--locked", "--frozen"], ["check", "--locked"],
         ["--locked", "sync"], ["sync", "--lock"], ["-C", "sync"], ["-C", "", "sync"],
         ["-C", "-q", "sync"], ["-C=proj", "sync"], ["-qC", "proj", "sync"], ["sync", "sync"],
         ["sync", "--"], ["--version"], [], ["-q"],

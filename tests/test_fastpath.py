@@ -222,6 +222,7 @@ def test_every_form_scripts_and_ci_use_takes_the_no_op_path(synced: Path, tmp_pa
         (synced, ["sync", "--locked"]), (synced, ["sync", "--frozen"]), (synced, ["-v", "sync"]),
         (up, ["-C", synced.name, "sync"]), (up, ["sync", "-C", str(synced), "--locked", "-q"]),
         (up, [f"-C{synced.name}", "check"]), (synced / "wheels", ["-C", "..", "sync"]),
+        (synced, ["sync", "--installer", "uv", "--frozen"]), (synced, ["sync", "--installer=pip"]),
     ]  # fmt: skip
     for cwd, argv in forms:
         result, modules = fast_and_full(cwd, argv, tmp_path)
