@@ -7,7 +7,10 @@ Inputs are ../shared/bench/{small,large}.in, locked for CPython 3.11. Method as 
 ../shared/bench/README.md: a local wheelhouse (every install `--no-index --find-links`), warm
 caches, one warm-up run per command, then rounds that run every command once in rotating order
 (paired runs), 7 rounds by default. Reported: the median time of each command, the median of the
-round-by-round ratio poorenv / other, and peak RSS (the largest process of the command's tree).
+round-by-round ratio poorenv / other, and peak RSS (the largest process of the command's tree),
+from one more run under GNU time (/usr/bin/time -f %M): a child's own ru_maxrss counts the RSS of
+the process that forked it, so measured from here every command below ~18 MiB (run.py's own
+size) would read as ~18 MiB.
 PYTHONDONTWRITEBYTECODE is unset, as the reference figures were taken. pip compiles bytecode,
 uv does not: said in each row.
 
@@ -89,6 +92,21 @@ def rounds(commands: list[Command], runs: int) -> None:
             seconds, rss = timed(command.argv(), command.cwd, command.env)
             command.times.append(seconds)
             command.rss_kb.append(rss)
+    if GNU_TIME is not None:
+        for command in commands:
+            command.setup()
+            command.rss_kb = [peak_rss(command)]
+
+
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")
+
+
+def peak_rss(command: Command) -> int:
+    """The peak RSS (KiB) of the largest process of one run, as GNU time's wait4 sees it: its
+    parent is time, a small process, not this one."""
+    out = WORK / "peak-rss.txt"
+    timed([str(GNU_TIME), "-f", "%M", "-o", str(out), *command.argv()], command.cwd, command.env)
+    return int(out.read_text().split()[-1])
 
 
 def fixed(*argv: str) -> Callable[[], list[str]]:
