@@ -249,10 +249,13 @@ def test_frozen_never_takes_a_stamp_for_a_fresh_lock(synced: Path, tmp_path: Pat
     every later sync and check (frozen too) looks again, and answers as the full path does."""
     config = synced / "poorenv.toml"
     config.write_text(config.read_text().replace('"gamma"', '"gamma>=0.1"'))
-    for _ in range(2):
-        result, modules = fast_and_full(synced, ["sync", "--frozen"], tmp_path)
-        assert result.returncode == 0 and "base:" in result.stdout
-        assert "argparse" in modules
+    for cwd, argv in [
+        (synced, ["sync", "--frozen"]),
+        (synced.parent, ["-C", synced.name, "sync", "--frozen"]),
+    ]:
+        result, modules = fast_and_full(cwd, argv, tmp_path)
+        assert result.returncode == 0 and "base:" in result.stdout, argv
+        assert "argparse" in modules  # the stale stamp seen from -C DIR, then the full path
     result, _ = fast_and_full(synced, ["sync", "--locked"], tmp_path)
     assert result.returncode == 2 and "stale" in result.stderr
     result, _ = fast_and_full(synced, ["check"], tmp_path)
