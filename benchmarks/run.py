@@ -1,7 +1,7 @@
 """Time poorenv against uv, venv + pip, pip-sync, virtualenv and pip-compile, in one run.
 
     python benchmarks/run.py [--sets small,large] [--runs 7]
-        [--ops empty,full,noop,drift,lock,sizes] [--many 500]
+        [--ops empty,full,noop,drift,lock,sizes,uvlock] [--many 500]
 
 Inputs are ../shared/bench/{small,large}.in, locked for CPython 3.11. Method as in
 ../shared/bench/README.md: a local wheelhouse (every install `--no-index --find-links`), warm
@@ -18,6 +18,11 @@ uv does not: said in each row.
 --many (default 500) installed distributions, the last made of small local wheels
 (tests/wheels.py), against `uv pip sync --offline` of the same pins, all in the same rounds;
 with how each grows from 24. Text after the line `<!-- kept -->` in --out (the profiles) is kept.
+
+`uvlock` (not in the default ops) times `poorenv lock` with `resolver = "uv"` and `seed = []`
+against `uv pip compile --generate-hashes --python BASE` on the same requirements.in, both
+against the configured package index (no wheelhouse: from one, uv takes ~0.02 s, less than an
+interpreter start) and both from an empty output file each round (no pins kept).
 
 Needs the tools beside poorenv, installed as users do (not editable: an editable install's
 finder costs every start ~10 ms): pip install '.[uv]' virtualenv
@@ -226,6 +231,25 @@ def prepare_many(count: int, python: str) -> tuple[Path, Path, Path]:
     return project, pins, wheels
 
 
+def uv_lock(name: str, base: str, uv: str, runs: int) -> list[str]:
+    """`poorenv lock` with the uv resolver against `uv pip compile`, against the index."""
+    project = WORK / f"{name}-uvlock"
+    project.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(SHARED / f"{name}.in", project / "requirements.in")
+    (project / "poorenv.toml").write_text(
+        f'[env]\npython = "{base}"\nseed = []\nresolver = "uv"\n'
+        '[requirements]\nfiles = ["requirements.in"]\n'
+    )
+    out = WORK / f"{name}-uv-compiled.txt"
+    return measure(f"Lock {name}.in with uv (hashes, against the package index)", [
+        Command("poorenv lock (resolver uv)", lambda: [str(BIN / "poorenv"), "lock", "-q"],
+                rm(project / "poorenv.lock"), project),
+        Command("uv pip compile --generate-hashes --python BASE",
+                lambda: [uv, "pip", "compile", "-q", "--generate-hashes", "--python", base,
+                         "-o", str(out), str(project / "requirements.in")], rm(out)),
+    ], runs)  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="small,large")
@@ -250,6 +274,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "--find-links", str(wheels), str(project / "requirements.txt")]  # fmt: skip
 
     for name in args.sets.split(","):
+        if "uvlock" in ops:
+            report += uv_lock(name, base, uv, args.runs)
+        if not ops - {"uvlock"}:
+            continue
         project, pins, wheels = prepare(name, args.python)
         index = ["--no-index", "--find-links", str(wheels)]
         env = project / ".poorenv"

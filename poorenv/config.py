@@ -17,6 +17,7 @@ __all__ = [
     "CONFIG_NAME",
     "DEFAULT_ENV_PATH",
     "Config",
+    "DeployConfig",
     "IndexConfig",
     "find_config",
     "init_config",
@@ -30,6 +31,7 @@ __all__ = [
 
 DEFAULT_SEED = ("pip", "setuptools")
 INSTALLERS = ("pip", "uv")
+RESOLVERS = ("pip-tools", "uv")  # `[env] resolver`, `lock --resolver`
 KNOWN_SEED = frozenset(DEFAULT_SEED)
 SCHEMA_URL = "https://poorenv.example.invalid/schemas/poorenv.schema.json"
 
@@ -42,6 +44,17 @@ class IndexConfig:
     extra_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     no_index: bool = False
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """`[deploy]`: the env is served, and changes only by whole generations (`poorenv deploy`)."""
+
+    keep: int = 3  # generations kept on disk, the current one and the one it replaced included
+    smoke: tuple[str, ...] = ()  # run in a new generation before it serves; non-zero aborts
+    reload: tuple[str, ...] = ()  # run after the env path points at a new generation
+    user: str | None = None  # the server's user, who must be able to read the env
+    app: Path | None = None  # the WSGI file the server loads (absolute)
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,22 @@ class Config:
     constraint_files: tuple[Path, ...] = ()
     index: IndexConfig = field(default_factory=IndexConfig)
     prompt: str | None = None  # `[env] prompt`
+    # `[requirements] project`: the directory of a pyproject.toml (lock/pyproject.py), absolute
+    project: Path | None = None
+    extras: tuple[str, ...] = ()  # `[requirements] extras`: the project's optional dependencies
+    groups: tuple[str, ...] = ()  # `[requirements] groups`: its PEP 735 dependency groups
+    # `[env] resolver` and `[lock] pythons` (the X.Y a lock holds a resolution for, besides the
+    # env's own): see lock/resolver.py and lock/pythons.py
+    resolver: str = "pip-tools"
+    lock_pythons: tuple[str, ...] = ()
+    deploy: DeployConfig | None = None  # `[deploy]`
+    env_link: Path | None = None  # with `[deploy]`: the env path itself, its last link unfollowed
+
+    @property
+    def served_path(self) -> Path:
+        """The env path a server and `run` name: with `[deploy]` the link to the current
+        generation (`env_path` is where it leads), else `env_path`."""
+        return self.env_link or self.env_path
 
     @property
     def project_dir(self) -> Path:
@@ -112,10 +141,11 @@ def load_config(path: Path) -> Config:
     return parse_config(data, path.resolve())
 
 
-_TOP_KEYS = ("env", "requirements", "index")
-_ENV_KEYS = ("python", "path", "seed", "installer", "prompt")
-_REQ_KEYS = ("packages", "files", "constraints")
+_TOP_KEYS = ("env", "requirements", "index", "lock", "deploy")
+_ENV_KEYS = ("python", "path", "seed", "installer", "prompt", "resolver")
+_REQ_KEYS = ("packages", "files", "constraints", "project", "extras", "groups")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
+_DEPLOY_KEYS = ("keep", "smoke", "reload", "user", "app")
 
 
 def parse_config(data: Mapping[str, Any], file: Path) -> Config:
@@ -146,6 +176,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     prompt = where.string(env, "prompt", "env")
     if prompt is not None:
         _check_prompt(prompt, where)
+    resolver, lock_pythons = _resolving(data, env, where)
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -155,6 +186,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     project = file.parent
     files = tuple(project / p for p in where.strings(req, "files", "requirements"))
     constraints = tuple(project / p for p in where.strings(req, "constraints", "requirements"))
+    local, extras, groups = _project(req, project, where)
 
     idx = where.table(data, "index")
     where.keys(idx, _INDEX_KEYS, "index")
@@ -169,6 +201,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     except OSError as exc:
         raise where.error("env", "path", f"{exc.filename}: {exc.strerror}") from None
     require_utf8(env_path, "env path")
+    deploy, env_link = _deploy(data, where, project, env_path_text or DEFAULT_ENV_PATH)
     return Config(
         file=file,
         python=python.strip(),
@@ -180,7 +213,101 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         constraint_files=constraints,
         index=index,
         prompt=prompt,
+        project=local,
+        extras=extras,
+        groups=groups,
+        resolver=resolver,
+        lock_pythons=lock_pythons,
+        deploy=deploy,
+        env_link=env_link,
     )
+
+
+def _resolving(
+    data: Mapping[str, Any], env: Mapping[str, Any], where: _Where
+) -> tuple[str, tuple[str, ...]]:
+    """`[env] resolver` and `[lock] pythons`."""
+    import re
+
+    resolver = where.string(env, "resolver", "env") or "pip-tools"
+    if resolver not in RESOLVERS:
+        hint = 'use "pip-tools" or "uv"'
+        raise where.error("env", "resolver", f"unknown resolver {resolver!r}", hint=hint)
+    lock = where.table(data, "lock")
+    where.keys(lock, ("pythons",), "lock")
+    pythons = where.strings(lock, "pythons", "lock")
+    hint = 'X.Y versions of CPython, for example pythons = ["3.9", "3.13"]'
+    for i, xy in enumerate(pythons):
+        if re.fullmatch(r"3\.([89]|[1-9][0-9]+)", xy) is None:  # as the schema says
+            message = f"{xy!r} is not an X.Y version of CPython 3.8 or newer"
+            raise where.error("lock", "pythons", message, hint=hint)
+        if xy in pythons[:i]:
+            raise where.error("lock", "pythons", f"{xy!r} is listed twice")
+    return resolver, pythons
+
+
+def _project(
+    req: Mapping[str, Any], directory: Path, where: _Where
+) -> tuple[Path | None, tuple[str, ...], tuple[str, ...]]:
+    """`[requirements] project`, `extras` and `groups`: the names normalised (PEP 685, PEP 735),
+    each listed once; extras and groups only with a project. Whether they exist is read from
+    the pyproject.toml (lock/pyproject.py), when a lock is made or judged."""
+    import re
+
+    text = where.string(req, "project", "requirements", text=True)
+    if text is not None and not text.strip():
+        raise where.error("requirements", "project", "must not be empty", hint='project = "."')
+    named: dict[str, tuple[str, ...]] = {}
+    for key in ("extras", "groups"):
+        names = where.strings(req, key, "requirements")
+        if names and text is None:
+            hint = 'name the project too: project = "."'
+            raise where.error("requirements", key, "needs [requirements] project", hint=hint)
+        seen: list[str] = []
+        for name in names:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+                raise where.error("requirements", key, f"{name!r} is not a valid name")
+            normal = re.sub(r"[-_.]+", "-", name).lower()
+            if normal in seen:
+                raise where.error("requirements", key, f"{name!r} is listed twice")
+            seen.append(normal)
+        named[key] = tuple(seen)
+    local = None if text is None else Path(os.path.normpath(directory / Path(text).expanduser()))
+    return local, named["extras"], named["groups"]
+
+
+def _deploy(
+    data: Mapping[str, Any], where: _Where, project: Path, env_text: str
+) -> tuple[DeployConfig | None, Path | None]:
+    """`[deploy]`, and the env path with its last component kept as a name (the link that
+    points at the current generation); (None, None) without the table."""
+    if "deploy" not in data:
+        return None, None
+    table = where.table(data, "deploy")
+    where.keys(table, _DEPLOY_KEYS, "deploy")
+    keep = table.get("keep", DeployConfig.keep)
+    if not isinstance(keep, int) or isinstance(keep, bool) or keep < 2:
+        hint = "keep counts the current generation and the one it replaced: at least 2"
+        raise where.error("deploy", "keep", f"expected an integer >= 2, got {keep!r}", hint=hint)
+    commands = {}
+    for key in ("smoke", "reload"):
+        commands[key] = where.strings(table, key, "deploy")
+    user = where.string(table, "user", "deploy", text=True)
+    if user is not None and not user.strip():
+        raise where.error("deploy", "user", "must not be empty", hint='for example "www-data"')
+    app_text = where.string(table, "app", "deploy", text=True)
+    if app_text is not None and not app_text.strip():
+        raise where.error("deploy", "app", "must not be empty", hint='for example "app.wsgi"')
+    app = project / Path(app_text).expanduser() if app_text else None
+    unresolved = project / Path(env_text).expanduser()
+    if unresolved.name in ("", ".", ".."):
+        raise where.error("env", "path", "with [deploy], the env path must end in a name")
+    try:
+        link = resolve(unresolved.parent) / unresolved.name
+    except OSError as exc:
+        raise where.error("env", "path", f"{exc.filename}: {exc.strerror}") from None
+    deploy = DeployConfig(keep, commands["smoke"], commands["reload"], user, app)
+    return deploy, link
 
 
 def _check_requirement(spec: str, where: _Where) -> None:
@@ -208,9 +335,10 @@ def _check_prompt(prompt: str, where: _Where) -> None:
 
 
 def init_config(directory: Path, python: str, packages: tuple[str, ...] = ()) -> Path:
-    """Write a new poorenv.toml in `directory` (`poorenv init`); never over an existing one."""
+    """Write a new poorenv.toml in `directory` (`poorenv init`); never over an existing one.
+    Beside a pyproject.toml it names that project (`project = "."`)."""
     target = directory / CONFIG_NAME
-    text = render_config(python, packages)
+    text = render_config(python, packages, project=(directory / "pyproject.toml").is_file())
     parse_config(loads_toml(text), target)  # the same checks as on every later load
     try:
         with open(target, "x", encoding="utf-8") as handle:
@@ -241,14 +369,16 @@ def load_project_config(start: Path) -> Config:
     return load_config(find_config(start))
 
 
-def render_config(python: str, packages: tuple[str, ...] = ()) -> str:
-    """The text `poorenv init` writes."""
+def render_config(python: str, packages: tuple[str, ...] = (), project: bool = False) -> str:
+    """The text `poorenv init` writes; `project`: with `project = "."`."""
     import tomli_w
 
+    requirements: dict[str, Any] = {"project": "."} if project else {}
+    requirements.update(packages=list(packages), files=[])
     body = tomli_w.dumps(
         {
             "env": {"python": python, "path": DEFAULT_ENV_PATH, "seed": list(DEFAULT_SEED)},
-            "requirements": {"packages": list(packages), "files": []},
+            "requirements": requirements,
         }
     )
     return f"#:schema {SCHEMA_URL}\n{body}"

@@ -11,9 +11,7 @@ distributions against the lock.
 
 from __future__ import annotations
 
-import base64
 import filecmp
-import hashlib
 import json
 import os
 from collections.abc import Collection, Iterator
@@ -29,6 +27,7 @@ from poorenv.plan.layout import Layout
 from poorenv.state.record import built_elsewhere
 from poorenv.state.scheme import Bounds, Scheme, Unsafe
 from poorenv.state.site import Distribution, SitePackages
+from poorenv.state.verify import verify_distribution
 
 SYNC = "run `poorenv sync`"
 REBUILD = "run `poorenv remove && poorenv sync` to reinstall from the lock"
@@ -97,11 +96,16 @@ def examine(
     problems += _links(layout, base, bounds)
     problems += _location(env)
     problems += _interpreter(layout, base)
-    problems += _sys_path(layout, base)
     if site is None:
         site = SitePackages.read(layout.site_dirs)
+    problems += _sys_path(layout, base, _editable_pths(site))
     problems += _pth_code(site)
     problems += _records(site, layout.scheme, bounds)
+    if lock is not None:  # the resolution for the env's Python, the packages its markers want
+        from poorenv.plan.planner import applicable
+
+        chosen = lock.select(base)
+        lock = applicable(chosen, base) if chosen is not None else None
     problems += _distributions(site, lock)
     checked = (
         "links", "interpreter", "sys.path", ".pth files", "RECORD hashes and paths",
@@ -179,7 +183,21 @@ def _interpreter(layout: Layout, base: Interpreter) -> Iterator[Problem]:
 # --- sys.path ------------------------------------------------------------------------------------
 
 
-def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
+def _editable_pths(site: SitePackages) -> set[str]:
+    """The .pth files that editable installs (the project itself) list: the directories they
+    put on sys.path are the point of an editable install."""
+    editable = site.editables()
+    return {
+        os.path.normpath(path)
+        for dist in site.select(editable)
+        for _, path in dist.listed()[1]
+        if path.endswith(".pth")
+    }
+
+
+def _sys_path(
+    layout: Layout, base: Interpreter, editable: Collection[str] = ()
+) -> Iterator[Problem]:
     env = str(layout.env)
     runs = [
         (f"{layout.exe}", [str(layout.exe)], dict(os.environ)),
@@ -200,6 +218,8 @@ def _sys_path(layout: Layout, base: Interpreter) -> Iterator[Problem]:
         added = _pth_entries(facts["path"])
         for entry in facts["path"]:
             if not entry or entry == env or entry.startswith(env + os.sep) or entry in seen:
+                continue
+            if entry in added and os.path.normpath(added[entry]) in editable:
                 continue
             seen.add(entry)
             why, fix = _why_on_path(entry, facts, added)
@@ -281,23 +301,11 @@ def _unsafe(dist: Distribution, problem: Unsafe) -> Problem:
 
 
 def _check_record(dist: Distribution, skip: Collection[str] = ()) -> Iterator[Problem]:
-    name = dist.dist_info.name[: -len(".dist-info")]
-    for row in dist.record_rows():
-        if len(row) < 2 or not row[1] or "=" not in row[1] or row[0] in skip:
-            continue  # RECORD itself, bytecode: no hash; paths outside: reported above
-        path = os.path.normpath(dist.site / row[0])
-        algorithm, _, expected = row[1].partition("=")
-        try:
-            digest = hashlib.new(algorithm, Path(path).read_bytes()).digest()
-        except FileNotFoundError:
-            yield Problem("missing-file", f"{path} of {name} is missing", REBUILD, path)
-            continue
-        except (OSError, ValueError):
-            continue
-        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != expected:
-            yield Problem(
-                "modified-file", f"{path} of {name} does not match its RECORD hash", REBUILD, path
-            )
+    for mismatch in verify_distribution(dist, skip):
+        if mismatch.kind == "missing":
+            yield Problem("missing-file", mismatch.describe(), REBUILD, mismatch.path)
+        elif mismatch.kind == "modified":
+            yield Problem("modified-file", mismatch.describe(), REBUILD, mismatch.path)
 
 
 def _pth_code(site: SitePackages) -> Iterator[Problem]:

@@ -60,16 +60,17 @@ def fast_form(argv: Sequence[str]) -> tuple[str, bool, str | None] | None:
     return command, quiet, directory
 
 
-def _in_sync(directory: str | None) -> str | None:
-    """The env when its stamp proves it in sync, as seen from `directory` (-C). Raises OSError
-    when -C cannot be entered, and what a bad POORENV_LOCK_TIMEOUT raises."""
+def _in_sync(directory: str | None, for_sync: bool) -> str | None:
+    """The env when its stamp proves it in sync, as seen from `directory` (-C); `for_sync`: a
+    plain sync, which refuses an env deployed in generations. Raises OSError when -C cannot be
+    entered, and what a bad POORENV_LOCK_TIMEOUT raises."""
     from poorenv.paths import lock_timeout
     from poorenv.state.fastpath import quick_check
 
     if directory is not None:
         os.chdir(directory)
     lock_timeout()  # a bad value is an error even when there is nothing to do
-    return quick_check(os.getcwd())
+    return quick_check(os.getcwd(), for_sync=for_sync)
 
 
 def main() -> int:
@@ -81,7 +82,7 @@ def main() -> int:
         here = None
         try:
             here = os.getcwd() if directory is not None else None
-            env = _in_sync(directory)
+            env = _in_sync(directory, for_sync=command == "sync")
         except Exception:  # any doubt: the full command line looks again (and reports a bug)
             env = None
         else:

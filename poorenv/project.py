@@ -7,6 +7,7 @@ once per command and asks `stale_reason` once, and it speaks to its caller only 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.envlock import env_lock
 from poorenv.errors import ConfigError, EnvError, LockError
-from poorenv.lock.inputs import stale_reason
+from poorenv.lock.inputs import missing_python, project_mismatch, stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
@@ -76,32 +77,65 @@ class Project:
     config: Config
     base: Interpreter
     layout: Layout
+    python_override: bool = False  # `sync --python`: the no-op stamp must not answer for it
 
     @classmethod
-    def load(cls, config: Config) -> Project:
+    def load(cls, config: Config, python: str | None = None) -> Project:
+        """The project of `config`; `python` (`sync --python X.Y`) replaces `[env] python`."""
         from poorenv.ownership import check_env_path
 
+        if python is not None:
+            config = dataclasses.replace(config, python=python.strip())
         check_env_path(config.env_path, config.project_dir)
         base = find_interpreter(config.python, config.project_dir)
         files = library_files(base.libdir, base.ldlibrary) if base.origin_rpath else ()
-        return cls(config, base, build_layout(config.env_path, base, files, config.env_prompt))
+        layout = build_layout(config.env_path, base, files, config.env_prompt)
+        return cls(config, base, layout, python is not None)
+
+    def at(self, env: Path) -> Project:
+        """This project with its env at `env` (a generation of a deployed env): same base."""
+        from dataclasses import replace
+
+        files = (
+            library_files(self.base.libdir, self.base.ldlibrary) if self.base.origin_rpath else ()
+        )
+        layout = build_layout(env, self.base, files, self.config.env_prompt)
+        return Project(replace(self.config, env_path=env), self.base, layout)
 
     @property
     def env(self) -> Path:
         return self.config.env_path
 
     @property
+    def lock_key(self) -> Path:
+        """What the env's file lock is taken on: the env path as configured (with `[deploy]`,
+        the link, so that a deploy and a `sync --in-place` exclude each other)."""
+        return self.config.served_path
+
+    @property
     def lock_path(self) -> Path:
         return lock_path(self.config)
+
+    @property
+    def resolving(self) -> str:
+        """What the status line says while the lock is resolved."""
+        return "resolving with uv" if self.config.resolver == "uv" else "resolving with pip-compile"
 
     def lock_status(self, frozen: bool = False) -> LockStatus:
         """Read poorenv.lock and judge it; `frozen` accepts a stale input hash (not another
         interpreter)."""
         lock = read_lock(self.lock_path)
+        # A lock for several Pythons is used as the resolution for the env's (Lock.select).
+        chosen = lock.select(self.base) if lock is not None else None
         if frozen and lock is not None:
-            mismatch = lock.interpreter.mismatch(self.base)
-            return LockStatus(lock, f"{self.lock_path}: {mismatch}" if mismatch else None)
-        return LockStatus(lock, stale_reason(lock, self.config, self.base))
+            if chosen is not None:
+                mismatch = project_mismatch(lock, self.config)
+                return LockStatus(chosen, f"{self.lock_path}: {mismatch}" if mismatch else None)
+            problem = lock.interpreter.mismatch(self.base)
+            if len(lock.resolutions) > 1:
+                problem = f"no resolution for the env's Python: {missing_python(lock, self.base)}"
+            return LockStatus(lock, f"{self.lock_path}: {problem}")
+        return LockStatus(chosen or lock, stale_reason(lock, self.config, self.base))
 
     def read_state(self) -> EnvState:
         return read_env(self.layout, planner.text_file_paths(self.layout))
@@ -112,7 +146,9 @@ class Project:
         status = status or self.lock_status()
         usable = status.lock if status.problem is None else None
         state = state or self.read_state()
-        return planner.plan(self.layout, self.base, state, usable, status.problem)
+        return planner.plan(
+            self.layout, self.base, state, usable, status.problem, self.config.project_dir
+        )
 
     def lock_to_use(
         self, mode: LockMode, upgrade: bool, upgrade_packages: tuple[str, ...]
@@ -144,14 +180,16 @@ class Project:
         status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
         old = status.lock
         if needed:
-            with (reporter or Reporter()).step("resolving with pip-compile"):
+            with (reporter or Reporter()).step(self.resolving):
                 new = self._resolve(upgrade, upgrade_packages, old, write=False)
         elif old is None:  # pragma: no cover - lock_to_use refused or resolves
             raise LockError(f"{self.lock_path}: missing")
         else:
             new = old
         state = self.read_state()
-        plan = planner.plan(self.layout, self.base, state, new, status.problem)
+        plan = planner.plan(
+            self.layout, self.base, state, new, status.problem, self.config.project_dir
+        )
         return Preview(plan, old, new, needed, state.distributions if state.exists else {})
 
     def lock(
@@ -162,12 +200,14 @@ class Project:
         A damaged old lock is not an obstacle here: `poorenv lock` is how one is mended.
         """
         refuse_link(self.lock_path)  # before resolving: the lock could not be written
-        with env_lock(self.env):
+        with env_lock(self.lock_key):
             try:
                 old = read_lock(self.lock_path)
             except LockError as exc:
                 log.warning("ignoring the old lock: %s", exc.message)
                 old = None
+            if old is not None:  # about the env's resolution, when it holds one
+                old = old.select(self.base) or old
             return old, self._resolve(upgrade, upgrade_packages, old)
 
     def _resolve(
@@ -196,26 +236,38 @@ class Project:
         chosen = make_installer(  # a missing uv fails here, before anything changes
             installer or self.config.installer, self.layout.exe, self.base, self.index_environ()
         )
-        with env_lock(self.env, reporter):
-            status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
-            old = status.lock
-            if needed:
-                with reporter.step("resolving with pip-compile"):
-                    new = self._resolve(upgrade, upgrade_packages, old)
-                reporter.relocked(old, new)
-                status = LockStatus(new, None)
-            lock = status.lock
-            if lock is None:  # pragma: no cover - refused or resolved above
-                raise LockError(f"{self.lock_path}: missing")
-            # With --frozen a stale input hash is accepted, but the no-op stamp does not take
-            # it as proof (lock_fresh), so that the next plain sync looks again.
-            fresh = (
-                mode is not LockMode.FROZEN or stale_reason(lock, self.config, self.base) is None
-            )
+        with env_lock(self.lock_key, reporter):
+            old, lock, fresh = self.settle_lock(mode, upgrade, upgrade_packages, reporter)
             state = self.read_state()
-            current = planner.plan(self.layout, self.base, state, lock)
+            current = planner.plan(
+                self.layout, self.base, state, lock, None, self.config.project_dir
+            )
             done = self.carry_out(current, state, chosen, reporter, fresh)
         return SyncResult(current, done, old, lock)
+
+    def settle_lock(
+        self,
+        mode: LockMode,
+        upgrade: bool,
+        upgrade_packages: tuple[str, ...],
+        reporter: Reporter,
+    ) -> tuple[Lock | None, Lock, bool]:
+        """Under the env's lock: the lock as read, the lock to install (resolved and written
+        first when `mode` has it so), and whether it matches poorenv.toml (`fresh`)."""
+        status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
+        old = status.lock
+        if needed:
+            with reporter.step(self.resolving):
+                new = self._resolve(upgrade, upgrade_packages, old)
+            reporter.relocked(old, new)
+            status = LockStatus(new, None)
+        lock = status.lock
+        if lock is None:  # pragma: no cover - refused or resolved above
+            raise LockError(f"{self.lock_path}: missing")
+        # With --frozen a stale input hash is accepted, but the no-op stamp does not take
+        # it as proof (lock_fresh), so that the next plain sync looks again.
+        fresh = mode is not LockMode.FROZEN or stale_reason(lock, self.config, self.base) is None
+        return old, lock, fresh
 
     def carry_out(
         self, plan: Plan, state: EnvState, installer: Installer, reporter: Reporter, fresh: bool
@@ -272,17 +324,21 @@ class Project:
             raise LockError(str(status.problem), hint="run `poorenv lock` first")
         if not self.layout.exe.exists():
             raise EnvError(f"{self.env}: no env here yet", hint="run `poorenv sync` first")
+        lock = planner.applicable(status.lock, self.base)  # the env's resolution, its markers
         with (reporter or Reporter()).step("asking pip where the locked files are"):
-            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_environ())
-        return pylock.render(status.lock, found, self.base)
+            found = pylock.artifacts(self.layout.exe, self.base, lock, self.index_environ())
+        return pylock.render(lock, found, self.base)
 
     def _input_files(self) -> list[Path]:
-        """The requirements and constraints files and the files they include: editing any of
-        them makes the lock stale, so the no-op stamp watches them all."""
+        """The requirements and constraints files and the files they include, and the
+        project's pyproject.toml: editing any of them may make the lock stale, so the no-op
+        stamp watches them all."""
         from poorenv.lock.reqfile import read_inputs
 
         config = self.config
         listed = [*config.requirement_files, *config.constraint_files]
+        if config.project is not None:  # its requirements, extras and groups count
+            listed.append(config.project / "pyproject.toml")
         try:
             read = read_inputs(config.file, config.requirement_files, config.constraint_files)
         except ConfigError:  # edited since they were checked: the next sync says why
@@ -299,5 +355,10 @@ class Project:
         if is_path_request(config.python):
             files.append(config.project_dir / Path(config.python).expanduser())
         return fastpath.take(
-            (str(f) for f in files), self.env, config.python, lock_fresh, self._config_text()
+            (str(f) for f in files),
+            self.env,
+            config.python,
+            lock_fresh and not self.python_override,  # the text does not name that Python
+            self._config_text(),
+            deployed=config.deploy is not None,
         )

@@ -124,13 +124,14 @@ def apache(root: Path, snippet: str, app_dir: Path, script: Path) -> Iterator[Ap
 
 
 @contextlib.contextmanager
-def uwsgi(root: Path, ini: str, script: Path) -> Iterator[str]:
-    """uWSGI with the exported ini and an HTTP socket; yields its URL."""
+def uwsgi(root: Path, ini: str, script: Path, extra: str = "") -> Iterator[str]:
+    """uWSGI with the exported ini and an HTTP socket (and the ini lines `extra`); yields its
+    URL."""
     port = free_port()
     (root / "home.ini").write_text(ini, encoding="utf-8")
     (root / "serve.ini").write_text(
         f"[uwsgi]\nhttp-socket = 127.0.0.1:{port}\nwsgi-file = {script}\nmaster = true\n"
-        "processes = 1\ndie-on-term = true\n",
+        f"processes = 1\ndie-on-term = true\n{extra}",
         encoding="utf-8",
     )
     log = (root / "uwsgi.log").open("w")

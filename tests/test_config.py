@@ -31,9 +31,14 @@ def schema_errors(data: dict[str, Any]) -> list[str]:
 
 VALID: list[dict[str, Any]] = [
     {"env": {"python": "3.12"}},
+    {"env": {"python": "3.12"}, "deploy": {}},
+    {"env": {"python": "3.12"}, "deploy": {"keep": 2, "smoke": ["python", "-c", "import app"],
+     "reload": ["apachectl", "graceful"], "user": "www-data", "app": "app.wsgi"}},
     {"env": {"python": ">=3.10,<3.13", "path": "envs/web", "seed": []}},
     {"env": {"python": "/usr/bin/python3.11", "seed": ["pip"]}},
     {"env": {"python": "3.12", "prompt": "my app (web) $x \u00e9"}},
+    {"env": {"python": "3.12", "resolver": "uv"}, "lock": {"pythons": ["3.9", "3.13", "3.8"]}},
+    {"env": {"python": "3.12", "resolver": "pip-tools"}, "lock": {}},
     {
         "env": {"python": "3.12.1"},
         "requirements": {"packages": ["flask>=3", "requests[socks]; python_version < '4'"],
@@ -46,6 +51,15 @@ VALID: list[dict[str, Any]] = [
 # (document, words the parser's message must contain)
 INVALID: list[tuple[dict[str, Any], str]] = [
     ({}, "[env]: missing table"),
+    ({"env": {"python": "3.12"}, "deploy": {"keep": 1}}, "[deploy] keep: expected an integer >= 2"),
+    ({"env": {"python": "3.12"}, "deploy": {"keep": True}}, "keep: expected an integer >= 2"),
+    ({"env": {"python": "3.12"}, "deploy": {"keep": "3"}}, "keep: expected an integer >= 2"),
+    ({"env": {"python": "3.12"}, "deploy": {"reload": "apachectl graceful"}},
+     "[deploy] reload: expected an array of strings"),
+    ({"env": {"python": "3.12"}, "deploy": {"smoke": [""]}}, "[deploy] smoke: an empty string"),
+    ({"env": {"python": "3.12"}, "deploy": {"reloda": []}}, "did you mean 'reload'"),
+    ({"env": {"python": "3.12"}, "deploy": {"user": ""}}, "[deploy] user: must not be empty"),
+    ({"env": {"python": "3.12"}, "deploy": []}, "deploy: expected a table, got an array"),
     ({"env": {}}, "[env] python: missing"),
     ({"env": {"python": ""}}, "[env] python: must not be empty"),
     ({"env": {"python": "  "}}, "[env] python: must not be empty"),
@@ -76,6 +90,14 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"env": {"python": "3.12"}, "index": {"find-links": ["w\nx"]}},
      "[index] find-links: 'w\\nx' contains the control character U+000A"),
     ({"env": {"python": "3.12"}, "requirements": {"files": ["r\x7f"]}}, "U+007F"),
+    ({"env": {"python": "3.12", "resolver": "pip"}}, "[env] resolver: unknown resolver 'pip'"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.7"]}},
+     "[lock] pythons: '3.7' is not an X.Y version of CPython 3.8 or newer"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.12.1"]}}, "not an X.Y version"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.08"]}}, "not an X.Y version"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.9", "3.9"]}}, "'3.9' is listed twice"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": "3.9"}}, "[lock] pythons: expected an array"),
+    ({"env": {"python": "3.12"}, "lock": {"python": ["3.9"]}}, "did you mean 'pythons'"),
 ]  # fmt: skip
 
 
@@ -126,6 +148,21 @@ def test_defaults_and_paths_relative_to_the_file() -> None:
     assert config.env_path == Path("/project/.poorenv")
     assert config.seed == DEFAULT_SEED
     assert config.requirement_files == (Path("/project/req.in"),)
+
+
+def test_deploy_keeps_the_env_path_as_the_link_it_will_be(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "real" / ".env").symlink_to("../gen")  # the link to the current generation
+    file = tmp_path / "real" / "poorenv.toml"
+    data = {"env": {"python": "3.12", "path": ".env"}, "deploy": {"app": "app.wsgi"}}
+    config = parse_config(data, file)
+    assert config.deploy is not None and config.deploy.keep == 3
+    assert config.deploy.app == tmp_path / "real" / "app.wsgi"
+    assert config.env_path == tmp_path / "gen"  # where it leads: plan, check, sync --in-place
+    assert config.served_path == tmp_path / "real" / ".env"  # what servers and `run` name
+    plain = parse_config({"env": {"python": "3.12", "path": ".env"}}, file)
+    assert plain.deploy is None and plain.served_path == plain.env_path == tmp_path / "gen"
 
 
 def test_the_prompt_is_the_setting_else_the_project_directory() -> None:

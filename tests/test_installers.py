@@ -370,8 +370,13 @@ def test_uv_installer_is_made_with_its_binary(python: Path) -> None:
     assert chosen.index_env == INDEX
 
 
-def test_pip_install_returns_records_with_the_bytecode(
-    tools: FakeTools, python: Path, tmp_path: Path
+def uv_with_base(python: Path) -> UvInstaller:
+    return UvInstaller(python, "/opt/uv/bin/uv", INDEX, base=fake_base())  # as make_installer
+
+
+@pytest.mark.parametrize("make", [pip, uv_with_base], ids=["pip", "uv"])
+def test_install_returns_records_with_the_bytecode(
+    tools: FakeTools, python: Path, tmp_path: Path, make: Make
 ) -> None:
     site = tmp_path / "env" / "lib" / "python3.12" / "site-packages"
     (site / "alpha").mkdir(parents=True)
@@ -397,13 +402,20 @@ def test_pip_install_returns_records_with_the_bytecode(
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(_run, "_spawn", compiling)
-        records = pip(python).install(LINES[:1], reinstall=False)
+        mp.setenv("UV_COMPILE_BYTECODE", "1")  # uv would compile (not reproducibly) and clash
+        records = make(python).install(LINES[:1], reinstall=False)
     assert records == {
         record: "alpha/__init__.py,sha256=x,0\nalpha-1.0.dist-info/RECORD,,\n"
-        "alpha/__pycache__/__init__.cpython-312.pyc,,\n"
+        "alpha/__pycache__/__init__.cpython-312.pyc,"
+        "sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0\n"  # an empty file's hash and size
     }
     assert record.read_text().count("\n") == 2  # the installer does not write it
-    assert [argv[:2] for argv in tools.calls] == [[str(python), "PIP"], [str(python), "-c"]]
+    installing = [str(python), "PIP"] if make is pip else ["/opt/uv/bin/uv", "pip"]
+    assert [argv[:2] for argv in tools.calls] == [installing, [str(python), "-c"]]
+    assert tools.calls[1][3:] == [str(site)]  # the site dir: bytecode names files below it
+    assert tools.envs[1]["PYTHONHASHSEED"] == "0"  # frozenset constants in a fixed order
+    if make is not pip:
+        assert "UV_COMPILE_BYTECODE" not in tools.envs[0]  # uv leaves bytecode to poorenv
 
 
 @pytest.mark.parametrize(

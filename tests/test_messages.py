@@ -240,3 +240,15 @@ def test_verbose_shows_the_resolver_and_installer_command_lines(tmp_path: Path) 
     assert any(" -m piptools compile " in line for line in ran), result.stderr
     assert any(" install --require-hashes " in line for line in ran), result.stderr
     assert "hunter2" not in result.stderr and "example.invalid" in result.stderr
+
+
+def test_a_uv_cause_wrapped_onto_several_lines_is_read_whole() -> None:
+    stderr = (
+        "error: Failed to install: six-1.17.0-py2.py3-none-any.whl (six==1.17.0)\n"
+        "  Caused by: failed to copy file from\n"
+        "    /root/.cache/uv/archive-v0/abc/six.py to /tmp/p/.poorenv/lib/python3.11/six.py:\n"
+        "    No space left on device (os error 28)\n"
+    )
+    failure = uv_failure("installing packages", stderr)
+    assert "No space left on device" in failure.message
+    assert failure.hint and "space" in failure.hint

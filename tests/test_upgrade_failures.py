@@ -277,7 +277,7 @@ def test_removal_fails_after_the_install(tmp_path: Path, small_mount: Path, inst
 
 
 def test_bytecode_does_not_fit(tmp_path: Path) -> None:
-    """pip only: uv leaves bytecode to Python."""
+    """pip here (uv's installs are compiled the same way, by poorenv)."""
     source = "DATA = [" + "0," * 200_000 + "]\n__version__ = '2.0'\n"
     pyc = tmp_path / "probe.pyc"
     (tmp_path / "probe.py").write_text(source)
@@ -298,7 +298,7 @@ def test_bytecode_does_not_fit(tmp_path: Path) -> None:
     _completes(project, env)
     tag = probe(HERE_PYTHON).cache_tag
     record = (site / "big-2.0.dist-info" / "RECORD").read_text()
-    assert f"big/__pycache__/__init__.{tag}.pyc,," in record
+    assert f"big/__pycache__/__init__.{tag}.pyc,sha256=" in record
     assert (site / "big" / "__pycache__" / f"__init__.{tag}.pyc").is_file()
 
 
@@ -309,15 +309,16 @@ def _many_modules(count: int) -> dict[str, str]:
 
 
 def test_record_rewrite_does_not_fit(tmp_path: Path) -> None:
-    """pip only: poorenv lists the bytecode in RECORD after pip; uv's RECORDs stay as uv
-    wrote them. The RECORD pip writes fits under the limit, the one with bytecode does not."""
+    """pip here (uv's RECORDs get their bytecode the same way). The RECORD pip writes fits
+    under the limit, the one with bytecode does not."""
     files = _many_modules(2000)
     project = _project(tmp_path / "project", "pip", lambda w: _wheel(w, "big", "2.0", files))
     env = project / ".poorenv"
     site = _site(env)
     with zipfile.ZipFile(project / "wheels" / "big-2.0-py3-none-any.whl") as archive:
         pip_record = archive.getinfo("big-2.0.dist-info/RECORD").file_size
-    bytecode_rows = len(f"big/__pycache__/m00000.{probe(HERE_PYTHON).cache_tag}.pyc,,\n") * 2000
+    row = f"big/__pycache__/m00000.{probe(HERE_PYTHON).cache_tag}.pyc,sha256={'x' * 43},100\n"
+    bytecode_rows = len(row) * 2000
     limit = pip_record + bytecode_rows // 2
     before = _by_package(site)
     result = _limited(project, limit, "sync")

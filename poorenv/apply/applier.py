@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from poorenv.apply.installers import INSTALLING, REMOVING, InstallerError
+from poorenv.apply.installers import INSTALLING, INSTALLING_PROJECT, REMOVING, InstallerError
 from poorenv.apply.unfinished import PackageChanges
 from poorenv.errors import ApplyError, EnvError, PoorenvError, os_hint
 from poorenv.plan.actions import (
@@ -25,6 +25,7 @@ from poorenv.plan.actions import (
     CreateEnv,
     InstallInterpreter,
     InstallPackages,
+    InstallProject,
     MakeDirs,
     MakeLinks,
     MirrorTree,
@@ -87,6 +88,7 @@ class Applier:
             RemoveBroken: self._remove_broken,
             InstallPackages: self._install_packages,
             RemovePackages: self._remove_packages,
+            InstallProject: self._install_project,
             Refuse: self._refuse,
             WriteState: self._write_state,
         }
@@ -239,6 +241,23 @@ class Applier:
         for record, text in records.items():
             self.env.write_text(record, text)
 
+    def _install_project(self, action: InstallProject) -> None:
+        """The project editable, in its own `--no-deps` step: its files stay in its
+        directory; the env gets its metadata, a .pth file and its scripts."""
+        self._guard([action.name], "replace it")
+        self.env.refuse_links_out(self.scheme.targets)
+        before = self._changes.snapshot()
+        self._begin(INSTALLING_PROJECT)
+        try:
+            self.installer.install_editable(action.path)
+            self._guard([action.name], "keep it installed")
+        except (InstallerError, UnsafeDistribution) as exc:
+            unsafe = exc if isinstance(exc, UnsafeDistribution) else None
+            self._changes.install_failed(before, keep_finished=unsafe is None)
+            if unsafe is not None:
+                raise UnsafeDistribution(unsafe.unsafe, "keep it installed") from None
+            raise
+
     def _remove_packages(self, action: RemovePackages) -> None:
         self.env.ensure_ours()
         self._guard(action.names, "remove it")
@@ -282,6 +301,8 @@ def _package_names(plan: Plan) -> list[str]:
             names += [change.name for change in action.changes]
         elif isinstance(action, RemovePackages):
             names += action.names
+        elif isinstance(action, InstallProject):
+            names.append(action.name)
     return names
 
 
@@ -290,4 +311,6 @@ def _step_text(action: Action, installer: str) -> str:
         return f"installing {len(action.changes)} package(s) with {installer}"
     if isinstance(action, RemovePackages):
         return f"removing {len(action.names)} package(s)"
+    if isinstance(action, InstallProject):
+        return f"installing {action.name} editable with {installer}"
     return action.summary()

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 INSTALLING = "installing packages"
 REMOVING = "removing packages"
+INSTALLING_PROJECT = "installing the project editable"
 _DEBUG_HINT = "--debug shows the installer's output"
 _NO_OUTPUT = "the installer failed"
 _HASH_HINT = (
@@ -72,6 +73,11 @@ class Installer(Protocol):
         """Remove the distributions `names`. Raises InstallerError."""
         ...
 
+    def install_editable(self, path: Path) -> None:
+        """Install the project in `path` editable (PEP 660) with `--no-deps`, its build backend
+        fetched into an isolated build env with the index settings. Raises InstallerError."""
+        ...
+
 
 @dataclass(frozen=True)
 class PipInstaller:
@@ -96,12 +102,23 @@ class PipInstaller:
             result = self._pip(args, INSTALLING)
         if result.returncode != 0:
             raise _killed(INSTALLING, result, self.name) or pip_failure(INSTALLING, result.stderr)
-        return self._compile([requirement_name(line) for line in requirements])
+        return compile_new(self.python, self.base, [requirement_name(r) for r in requirements])
 
     def uninstall(self, names: Sequence[str]) -> None:
         result = self._pip(["uninstall", "--yes", "--root-user-action=ignore", *names], REMOVING)
         if result.returncode != 0:
             raise _killed(REMOVING, result, self.name) or pip_failure(REMOVING, result.stderr)
+
+    def install_editable(self, path: Path) -> None:
+        args = [
+            "install", "--no-deps", "--no-compile", "--no-warn-script-location",
+            "--no-warn-conflicts", "--root-user-action=ignore", "--editable", str(path),
+        ]  # fmt: skip
+        result = self._pip(args, INSTALLING_PROJECT)
+        if result.returncode != 0:
+            raise _killed(INSTALLING_PROJECT, result, self.name) or pip_failure(
+                INSTALLING_PROJECT, result.stderr
+            )
 
     def _pip(self, args: list[str], what: str) -> Result:
         try:
@@ -111,32 +128,19 @@ class PipInstaller:
         except ToolError as exc:
             raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
 
-    def _compile(self, names: list[str]) -> dict[Path, str]:
-        from poorenv.apply.bytecode import compile_distributions
-        from poorenv.state.scheme import Scheme
-
-        env = self.python.parent.parent
-        scheme = Scheme.of(env, self.base.env_paths(env))
-        try:
-            return compile_distributions(self.python, scheme, names, self.base.cache_tag)
-        except ToolError as exc:  # the packages are installed: bytecode is only a cache
-            log.warning("%s; Python will compile the new packages when it imports them", exc)
-            return {}
-        except OSError as exc:  # no space for the bytecode: this install has not finished
-            raise InstallerError(
-                f"compiling bytecode: {exc.strerror}: {exc.filename}", hint=os_hint(exc)
-            ) from None
-
 
 @dataclass(frozen=True)
 class UvInstaller:
-    """uv's `pip install` / `pip uninstall`, given the env's interpreter with `--python`; like
-    `uv pip sync`, it leaves bytecode to Python."""
+    """uv's `pip install` / `pip uninstall`, given the env's interpreter with `--python`, without
+    UV_COMPILE_BYTECODE (uv's `--no-compile-bytecode` would clash with that variable): the new
+    distributions are then compiled by poorenv as pip's are, reproducibly (bytecode.py), when
+    `base` is known; bytecode uv wrote anyway (`compile-bytecode` in uv.toml) is replaced."""
 
     python: Path  # ENV/bin/pythonX.Y
     uv: str  # the uv binary
     index_env: Mapping[str, str] = field(default_factory=dict, repr=False)  # as PipInstaller's
     name: str = "uv"
+    base: Interpreter | None = None
 
     def install(self, requirements: Sequence[str], reinstall: bool) -> Mapping[Path, str]:
         with tempfile.TemporaryDirectory(prefix="poorenv-install-") as tmp:
@@ -149,7 +153,9 @@ class UvInstaller:
             result = self._uv(argv, INSTALLING)
         if result.returncode != 0:
             raise _killed(INSTALLING, result, self.name) or uv_failure(INSTALLING, result.stderr)
-        return {}
+        if self.base is None:
+            return {}
+        return compile_new(self.python, self.base, [requirement_name(r) for r in requirements])
 
     def uninstall(self, names: Sequence[str]) -> None:
         argv = [self.uv, "pip", "uninstall", "--python", str(self.python), *names]
@@ -157,11 +163,44 @@ class UvInstaller:
         if result.returncode != 0:
             raise _killed(REMOVING, result, self.name) or uv_failure(REMOVING, result.stderr)
 
+    def install_editable(self, path: Path) -> None:
+        argv = [
+            self.uv, "pip", "install", "--python", str(self.python), "--no-deps",
+            *uv_flags(self.index_env), "--editable", str(path),
+        ]  # fmt: skip
+        result = self._uv(argv, INSTALLING_PROJECT)
+        if result.returncode != 0:
+            raise _killed(INSTALLING_PROJECT, result, self.name) or uv_failure(
+                INSTALLING_PROJECT, result.stderr
+            )
+
     def _uv(self, argv: list[str], what: str) -> Result:
         try:
-            return run(argv, what=what, check=False, env=paths.clean_environ(**self.index_env))
+            env = paths.clean_environ(**self.index_env)
+            env.pop("UV_COMPILE_BYTECODE", None)  # poorenv compiles, reproducibly
+            return run(argv, what=what, check=False, env=env)
         except ToolError as exc:
             raise InstallerError(exc.message, hint=_DEBUG_HINT) from None
+
+
+def compile_new(python: Path, base: Interpreter, names: list[str]) -> dict[Path, str]:
+    """Compile the just-installed distributions `names` of the env of `python`; the RECORD
+    texts to write. A failed compiler is a warning (bytecode is a cache); no space is an
+    InstallerError (the install has not finished)."""
+    from poorenv.apply.bytecode import compile_distributions
+    from poorenv.state.scheme import Scheme
+
+    env = python.parent.parent
+    scheme = Scheme.of(env, base.env_paths(env))
+    try:
+        return compile_distributions(python, scheme, names, base.cache_tag)
+    except ToolError as exc:  # the packages are installed: bytecode is only a cache
+        log.warning("%s; Python will compile the new packages when it imports them", exc)
+        return {}
+    except OSError as exc:  # no space for the bytecode: this install has not finished
+        raise InstallerError(
+            f"compiling bytecode: {exc.strerror}: {exc.filename}", hint=os_hint(exc)
+        ) from None
 
 
 def make_installer(
@@ -179,7 +218,7 @@ def make_installer(
             'installer "uv": the uv package is not installed beside poorenv',
             hint="pip install 'poorenv[uv]', or use installer = \"pip\"",
         ) from None
-    return UvInstaller(python, str(find_uv_bin()), index_env)
+    return UvInstaller(python, str(find_uv_bin()), index_env, base=base)
 
 
 def requirement_name(line: str) -> str:
@@ -220,7 +259,13 @@ def uv_failure(what: str, stderr: str) -> InstallerError:
     if "Hash mismatch" in stderr:
         return _hash_mismatch(what, re.findall(r"Hash mismatch for `([^`]+)`", stderr))
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    causes = [line for line in lines if line.startswith(_UV_CAUSES)]
+    causes: list[str] = []  # each cause with the lines uv wrapped it onto (long paths)
+    for line in lines:
+        if line.startswith(_UV_CAUSES) or line.startswith("[std"):
+            causes.append(line)
+        elif causes and not causes[-1].startswith("[std"):
+            causes[-1] += f" {line}"
+    causes = [cause for cause in causes if not cause.startswith("[std")]
     detail = (causes or lines or [_NO_OUTPUT])[-1]
     for prefix in _UV_CAUSES:
         if detail.startswith(prefix):

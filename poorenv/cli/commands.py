@@ -19,6 +19,7 @@ from poorenv.state.fastpath import ANSWERS
 if TYPE_CHECKING:
     from poorenv.config import Config
     from poorenv.project import Project
+    from poorenv.state.verify import Verification
 
 
 def _config() -> Config:
@@ -27,10 +28,17 @@ def _config() -> Config:
     return load_project_config(Path.cwd())
 
 
-def _project() -> Project:
+def _project(args: argparse.Namespace | None = None) -> Project:
+    """The project here; `--resolver` and `sync --python` (in `args`) replace poorenv.toml's."""
+    import dataclasses
+
     from poorenv.project import Project
 
-    return Project.load(_config())
+    config = _config()
+    resolver = getattr(args, "resolver", None)
+    if resolver is not None:
+        config = dataclasses.replace(config, resolver=resolver)
+    return Project.load(config, getattr(args, "python", None))
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -50,7 +58,7 @@ def _preview(args: argparse.Namespace, command: str) -> int:
     from poorenv.plan.saved import preview_json, render_preview
     from poorenv.project import LockMode
 
-    project = _project()
+    project = _project(args)
     if command == "sync":
         say(args, f"base: {project.base.describe()}")
     locked, frozen = getattr(args, "locked", False), getattr(args, "frozen", False)
@@ -105,9 +113,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    project = _project()
+    project = _project(args)
     say(args, f"base: {project.base.describe()}")
-    with CliReporter(args).step("resolving with pip-compile"):
+    with CliReporter(args).step(project.resolving):
         old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
     report_lock(args, project.lock_path, old, new)
     return EXIT_OK
@@ -120,8 +128,17 @@ def fast_answer(args: argparse.Namespace) -> bool:
     from poorenv.state.fastpath import quick_check
 
     lock_timeout()  # a bad POORENV_LOCK_TIMEOUT is an error even when there is nothing to do
-    allowed = args.command == "check" or not (args.dry_run or args.upgrade or args.upgrade_package)
-    env = quick_check(os.getcwd()) if allowed and not args.stamp_checked else None
+    if args.command == "check":
+        allowed = not args.verify  # the stamp says nothing of the files' bytes
+    else:
+        allowed = not (args.dry_run or args.upgrade or args.upgrade_package)
+    allowed = allowed and not args.python  # the stamp is of [env] python's env
+    plain_sync = args.command == "sync" and not args.in_place
+    env = (
+        quick_check(os.getcwd(), for_sync=plain_sync)
+        if allowed and not args.stamp_checked
+        else None
+    )
     if env is None:
         return False
     if getattr(args, "json", False):
@@ -142,7 +159,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _preview(args, "sync")
-    project = _project()
+    project = _project(args)
+    if project.config.deploy is not None and not args.in_place:
+        raise EnvError(
+            f"{project.config.served_path}: refusing to sync an env deployed in generations"
+            " (poorenv.toml has a [deploy] table)",
+            hint="run `poorenv deploy` (or `poorenv sync --in-place` to change the serving"
+            " generation in place)",
+        )
     say(args, f"base: {project.base.describe()}")
     mode = LockMode.LOCKED if args.locked else LockMode.FROZEN if args.frozen else LockMode.AUTO
     result = project.sync(
@@ -172,17 +196,40 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    plan = _project().plan()
+    project = _project(args)
+    plan = project.plan()
+    verified = _verify(project) if args.verify else None
     if args.json:
         reasons = [] if plan.in_sync else plan.reasons
-        print_json("check", {**plan.to_json(), "fast_path": False, "reasons": reasons})
-    elif plan.in_sync:
-        say(args, f"{plan.env}: {ANSWERS['check']}")
+        payload = {**plan.to_json(), "fast_path": False, "reasons": reasons}
+        if verified is not None:
+            payload["verify"] = verified.to_json()
+        print_json("check", payload)
     else:
-        print(f"{plan.env}: not in sync", file=sys.stderr)
-        for reason in plan.reasons:
-            print(f"  {reason}", file=sys.stderr)
-    return EXIT_OK if plan.in_sync else EXIT_DRIFT
+        if plan.in_sync:
+            say(args, f"{plan.env}: {ANSWERS['check']}")
+        else:
+            print(f"{plan.env}: not in sync", file=sys.stderr)
+            for reason in plan.reasons:
+                print(f"  {reason}", file=sys.stderr)
+        if verified is not None:
+            _say_verified(args, plan.env, verified)
+    good = plan.in_sync and (verified is None or verified.ok)
+    return EXIT_OK if good else EXIT_DRIFT
+
+
+def _verify(project: Project) -> Verification:
+    from poorenv.state.site import SitePackages
+    from poorenv.state.verify import verify
+
+    return verify(SitePackages.read(project.layout.site_dirs), project.layout.scheme)
+
+
+def _say_verified(args: argparse.Namespace, env: Path, verified: Verification) -> None:
+    if verified.ok:
+        say(args, f"{env}: {verified.render()}")
+    else:
+        print(f"{env}: {verified.render()}", file=sys.stderr)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -192,22 +239,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         project = _project()
         text, warnings = server_config(
             args.format,
-            project.env,
+            project.config.served_path,
             project.base,
             project.config.project_dir,
             args.module,
             args.process_group,
+            args.user,
+            args.app,
         )
         for line in warnings:
             warn(line)
     elif args.format == "pylock":
         text = _project().pylock(CliReporter(args))
     else:
-        from poorenv.lock.lockfile import lock_path, require_lock
+        from poorenv.lock.pythons import export_requirements
 
         config = _config()
         _inputs_read(config)
-        text = require_lock(lock_path(config)).to_requirements()
+        text = export_requirements(config)
     if args.output is None:
         print(text, end="")
         return EXIT_OK
@@ -271,69 +320,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report.healthy else EXIT_DRIFT
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    project = _project()
-    info = project.info()
-    if args.json:
-        print_json("info", info)
-        return EXIT_OK
-    env, base, locked = info["env"], project.base, info["lock"]
-    state = "synced" if env["synced"] else "exists" if env["exists"] else "not built"
-    print(f"project:   {info['project']}")
-    print(f"env:       {env['path']} ({state})")
-    print(f"base:      {base.describe()}, {base.abi}")
-    print(f"lock:      {locked['path']} ({locked['packages']} packages"
-          f"{', ' + locked['problem'] if locked['problem'] else ''})")  # fmt: skip
-    print(f"installer: {info['installer']}")
-    print(f"cache:     {info['cache_dir']}")
-    if info["cache_key"]:
-        print(f"cache-key: {info['cache_key']}")
-    return EXIT_OK
-
-
-def cmd_cache_key(args: argparse.Namespace) -> int:
-    from poorenv.lock.lockfile import require_lock
-
-    project = _project()
-    lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
-    print(project.cache_key(lock))
-    return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from poorenv.launch import exec_command
-    from poorenv.plan.activation import run_environ
-
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    if not cmd:
-        raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
-    from poorenv.ownership import env_exists
-
-    config = _config()
-    env_path = config.env_path
-    if not env_exists(env_path) or not os.path.exists(env_path / "bin" / "python"):
-        raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
-    _in_place(env_path)
-    exec_command(cmd, run_environ(env_path, config.env_prompt))
-
-
-def cmd_activate(args: argparse.Namespace) -> int:
-    from poorenv.plan.activation import code
-
-    config = _config()
-    shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
-    if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
-        raise ConfigError(
-            f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
-        )
-    _built(config.env_path)
-    _in_place(config.env_path)
-    print(code(config.env_path, shell, config.env_prompt), end="")
-    return EXIT_OK
-
-
 def cmd_remove(args: argparse.Namespace) -> int:
     from poorenv.envdir import EnvDir
     from poorenv.envlock import env_lock
@@ -341,6 +327,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
     config = _config()
     env = config.env_path
+    if config.deploy is not None:
+        raise EnvError(
+            f"{config.served_path}: refusing to remove an env deployed in generations",
+            hint=f"stop the server, then delete {config.served_path} and its generations by hand",
+        )
     if not env_exists(env):
         say(args, f"{env}: nothing to remove")
         return EXIT_OK

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv import __version__
-from poorenv.cli import commands
+from poorenv.cli import commands, deploycmds, envcmds
 from poorenv.cli.output import error
 from poorenv.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK, ConfigError, PoorenvError
 
@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, metavar="FILE",
         help="also save the plan, with a fingerprint of its inputs, for `poorenv apply FILE`",
     )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_plan)
 
     p = sub.add_parser(
@@ -140,7 +141,39 @@ def _parser() -> argparse.ArgumentParser:
         "--installer", choices=("pip", "uv"), default=None,
         help="what installs packages (default: [env] installer, else pip)",
     )  # fmt: skip
+    p.add_argument(
+        "--in-place", action="store_true",
+        help="with [deploy]: change the current generation in place (not atomic)",
+    )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_sync)
+
+    p = sub.add_parser(
+        "deploy", parents=[common],
+        help="build the env as a new generation, smoke-test it, switch to it, reload",
+    )  # fmt: skip
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--locked", action="store_true", help="fail if poorenv.lock is missing or stale (CI)"
+    )
+    mode.add_argument(
+        "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
+    )
+    _upgrade_options(p)
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+    p.add_argument("--installer", choices=("pip", "uv"), default=None)
+    p.set_defaults(func=deploycmds.cmd_deploy)
+
+    p = sub.add_parser(
+        "rollback", parents=[common],
+        help="switch back to the generation the current one replaced, reload",
+    )  # fmt: skip
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=deploycmds.cmd_rollback)
+
+    p = sub.add_parser("generations", parents=[common], help="list the env's generations")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=deploycmds.cmd_generations)
 
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
     p.add_argument(
@@ -158,10 +191,22 @@ def _parser() -> argparse.ArgumentParser:
         "--module", type=Path, metavar="FILE",
         help="the mod_wsgi module or uWSGI python plugin to check the env against",
     )  # fmt: skip
+    p.add_argument(
+        "--user", metavar="NAME", help="mod_wsgi, uwsgi: refuse unless the server's user NAME"
+        " can read the env, the app file and the base files they load",
+    )  # fmt: skip
+    p.add_argument(
+        "--app", type=Path, metavar="FILE", help="with --user: the WSGI file the server loads"
+    )
     p.set_defaults(func=commands.cmd_export)
 
     p = sub.add_parser("check", parents=[common], help="exit 0 if the env matches, 1 if not")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--verify", action="store_true",
+        help="also compare every installed file with its RECORD hash (bytecode included)",
+    )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser(
@@ -172,18 +217,19 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", parents=[common], help="print the project, its env, base and lock")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands.cmd_info)
+    p.set_defaults(func=envcmds.cmd_info)
 
     p = sub.add_parser("cache-key", parents=[common], help="print a key for CI caches of the env")
-    p.set_defaults(func=commands.cmd_cache_key)
+    _python_option(p)
+    p.set_defaults(func=envcmds.cmd_cache_key)
 
     p = sub.add_parser("run", parents=[common], help="run a command with the env's bin on PATH")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
-    p.set_defaults(func=commands.cmd_run)
+    p.set_defaults(func=envcmds.cmd_run)
 
     p = sub.add_parser("activate", parents=[common], help="print shell code to eval")
     p.add_argument("--shell", choices=("bash", "zsh", "fish", "csh"), default=None)
-    p.set_defaults(func=commands.cmd_activate)
+    p.set_defaults(func=envcmds.cmd_activate)
 
     p = sub.add_parser("remove", parents=[common], help="delete the env (only one poorenv made)")
     p.set_defaults(func=commands.cmd_remove)
@@ -199,6 +245,9 @@ EXAMPLES = {
     "apply": "poorenv plan -o plan.json && poorenv apply plan.json   # exactly what was reviewed",
     "lock": "poorenv lock -P requests   # resolve requests anew, keep the other pins",
     "sync": "poorenv sync --locked   # in CI: fail if poorenv.lock is stale",
+    "deploy": "poorenv deploy --locked   # on the server: the committed lock, a new generation",
+    "rollback": "poorenv rollback        # the generation before, reloaded",
+    "generations": "poorenv generations --json",
     "export": "poorenv export --format requirements -o requirements.txt",
     "check": "poorenv check || poorenv sync",
     "doctor": "poorenv doctor --json",
@@ -218,7 +267,19 @@ def _describe(command: argparse.ArgumentParser, sub: Any, name: str) -> None:
     command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+def _python_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--python", metavar="X.Y", default=None,
+        help="the env's Python instead of [env] python, e.g. in a CI matrix over [lock]"
+        " pythons (the lock stays fresh)",
+    )  # fmt: skip
+
+
 def _upgrade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--resolver", choices=("pip-tools", "uv"), default=None,
+        help="what resolves the lock (default: [env] resolver, else pip-tools)",
+    )  # fmt: skip
     p.add_argument("--upgrade", "-U", action="store_true", help="resolve every pin anew")
     p.add_argument(
         "--upgrade-package", "-P", action="append", default=[], metavar="NAME",

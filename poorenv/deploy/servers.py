@@ -154,10 +154,13 @@ def mod_wsgi_config(env: Path, base: Interpreter, server: EmbeddedPython, group:
             f"# Apache + mod_wsgi for the poorenv env {env}",
             f"# base: {base.implementation} {base.version} {base.executable}",
             f"# checked against {server.describe()}",
-            "# After `poorenv sync`, reload Apache (apachectl graceful) to serve the new packages.",
-            "# Embedded mode (server-wide, one per server):",
+            "# The app runs in the daemon process group below: python-home applies only to a",
+            "# daemon process group, and WSGIRestrictEmbedded keeps Python out of Apache's own",
+            "# workers. After `poorenv deploy` (or sync), touch the WSGI script file: the daemon",
+            f"# processes of {group} restart at the next request, from the env path's new target",
+            "# (`apachectl graceful` does too, but restarting Apache may cut a request).",
             f"WSGIPythonHome {home}",
-            "# Daemon mode:",
+            "WSGIRestrictEmbedded On",
             f"WSGIDaemonProcess {group} {option}",
             f"WSGIProcessGroup {group}",
             "WSGIApplicationGroup %{GLOBAL}",
@@ -171,9 +174,15 @@ def uwsgi_config(env: Path, base: Interpreter, server: EmbeddedPython) -> str:
         f"# uWSGI for the poorenv env {env}",
         f"# base: {base.implementation} {base.version} {base.executable}",
         f"# checked against {server.describe()}",
-        "# After `poorenv sync`, reload uWSGI (SIGHUP to the master, or touch-reload) to serve"
-        " the new packages.",
+        "# The master starts Python from home once. After `poorenv deploy` (or sync), reload"
+        " the whole",
+        "# instance (touch-reload, or SIGHUP to the master): the master re-executes itself and"
+        " starts",
+        "# from the env path's new target. A chain reload (touch-chain-reload) only forks new"
+        " workers",
+        "# from the old master: its Python and what it imported stay the old generation's.",
         "[uwsgi]",
+        "master = true",
     ]
     name = server.module.name
     if name.endswith("_plugin.so"):
@@ -196,11 +205,20 @@ def server_config(
     project_dir: Path,
     module: Path | None,
     group: str | None,
+    user: str | None = None,
+    app: Path | None = None,
 ) -> tuple[str, list[str]]:
-    """`export --format mod_wsgi|uwsgi`: the checked configuration text, and warnings."""
+    """`export --format mod_wsgi|uwsgi`: the checked configuration text, and warnings. With
+    `user`, refuses (deploy.readable.Unreadable) unless that user can read the env, `app` and
+    the base files the env and the server load."""
     find = find_mod_wsgi if fmt == "mod_wsgi" else find_uwsgi_plugin
     server = inspect(find(module))
     check(server, base)
+    if user is not None:
+        from poorenv.deploy.readable import check_server_user
+
+        extra = [server.library] if server.library is not None else []
+        check_server_user(user, env, base.executable, app, extra)
     if fmt == "mod_wsgi":
         text = mod_wsgi_config(env, base, server, group or process_group_name(project_dir))
     else:

@@ -157,6 +157,18 @@ class InstallPackages(Action):
 
 
 @dataclass(frozen=True)
+class InstallProject(Action):
+    """Install the project itself editable (PEP 660, through its own build backend), without
+    dependencies, after the hash-checked install: a local directory has no hash to check."""
+
+    name: str
+    path: Path  # the project directory
+
+    def summary(self) -> str:
+        return f"install project {self.name} editable from {self.path}"
+
+
+@dataclass(frozen=True)
 class RemoveBroken(Action):
     """Delete what interrupted installs left: `.dist-info` dirs without RECORD (pip cannot
     uninstall them) and pip's `~name` stashes."""
@@ -213,6 +225,7 @@ _KINDS: dict[type[Action], str] = {
     RemoveBroken: "remove-broken",
     InstallPackages: "install-packages",
     RemovePackages: "remove-packages",
+    InstallProject: "install-project",
     Refuse: "refuse",
     WriteState: "write-state",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Container, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from poorenv.plan.actions import (
     CreateEnv,
     InstallInterpreter,
     InstallPackages,
+    InstallProject,
     MakeDirs,
     MakeLinks,
     MirrorTree,
@@ -47,6 +49,8 @@ def marker_for(base: Interpreter) -> dict[str, Any]:
 
 def desired_record(base: Interpreter, layout: Layout, lock: Lock | None) -> EnvRecord:
     packages = {p.name: PackageRecord(p.version, p.digest) for p in (lock.packages if lock else ())}
+    if lock is not None and lock.project is not None and lock.project.build:
+        packages[lock.project.name] = project_record(lock)
     return EnvRecord(BaseFingerprint.of(base), layout.exe.name, packages)
 
 
@@ -56,12 +60,16 @@ def plan(
     env: EnvState,
     lock: Lock | None,
     lock_problem: str | None = None,
+    lock_dir: Path | None = None,
 ) -> Plan:
     """What must happen for the env on disk to match `layout` built on `base`, with `lock`.
 
     With no lock (none yet, or `lock_problem` says why it cannot be used), packages are left
-    as they are.
+    as they are. `lock_dir`: the lock's directory, which its project's path is relative to. A
+    locked package whose markers do not hold for `base` is not wanted.
     """
+    if lock is not None:
+        lock = applicable(lock, base)
     actions: list[Action] = []
     fresh = False
     if not env.exists:
@@ -105,6 +113,8 @@ def plan(
             actions.append(RemoveBroken(reason, env.broken))
         unfinished: Container[str] = () if fresh or env.unfinished is None else env.unfinished
         actions += package_actions(lock, installed, recorded, unfinished)
+        if lock_dir is not None:
+            actions += project_actions(lock, lock_dir, env, fresh, unfinished)
     if not fresh:
         actions[:0] = refusals(env, actions)
 
@@ -123,6 +133,20 @@ def plan(
             reason = UNFINISHED_REASON  # what it was changing is gone from the lock too
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
+
+
+def applicable(lock: Lock, base: Interpreter) -> Lock:
+    """`lock` with only the packages whose markers hold for `base`'s marker environment (pip
+    skips the others: they are neither installed nor missing)."""
+    if not any(p.markers for p in lock.packages):
+        return lock
+    from packaging.markers import Marker
+
+    environment = base.marker_environment()
+    kept = tuple(
+        p for p in lock.packages if not p.markers or Marker(p.markers).evaluate(environment)
+    )
+    return dataclasses.replace(lock, packages=kept)
 
 
 def package_actions(
@@ -167,10 +191,44 @@ def package_actions(
         kinds = sorted({UNFINISHED_REASON if c.why == UNFINISHED else c.why for c in changes})
         actions.append(InstallPackages(", ".join(kinds), tuple(changes), tuple(lines)))
     locked = {p.name for p in lock.packages}
+    if lock.project is not None and lock.project.build:
+        locked.add(lock.project.name)  # installed editable (project_actions)
     extra = tuple(sorted(name for name in installed if name not in locked))
     if extra:
         actions.append(RemovePackages("not in the lock", extra))
     return actions
+
+
+def project_record(lock: Lock) -> PackageRecord:
+    """The state record's entry for the editable project: the lock's inputs it was installed
+    for, so that a change of its requirements installs it again (its metadata lists them)."""
+    return PackageRecord("editable", lock.input_hash.split(":")[-1][:16])
+
+
+def project_actions(
+    lock: Lock, lock_dir: Path, env: EnvState, fresh: bool, unfinished: Container[str] = ()
+) -> list[Action]:
+    """An `InstallProject` when the lock's project (with a [build-system]) is not installed
+    editable from its directory, or was installed for other inputs."""
+    project = lock.project
+    if project is None or not project.build:
+        return []
+    path = Path(os.path.normpath(lock_dir / project.path))
+    url = env.editables.get(project.name)
+    recorded = env.record.packages.get(project.name) if env.record and not fresh else None
+    if fresh or project.name not in env.distributions:
+        why = "missing"
+    elif url is None:
+        why = "installed, but not editable"
+    elif url != path.as_uri():
+        why = f"installed editable from {url}"
+    elif project.name in unfinished:
+        why = UNFINISHED_REASON
+    elif recorded != project_record(lock):
+        why = "its requirements changed"
+    else:
+        return []
+    return [InstallProject(why, project.name, path)]
 
 
 def relocation(env: EnvState) -> list[Action]:
@@ -200,6 +258,8 @@ def refusals(env: EnvState, actions: list[Action]) -> list[Action]:
             doing.update((name, "remove it") for name in action.names)
         elif isinstance(action, InstallPackages):
             doing.update((c.name, "replace it") for c in action.changes if c.old is not None)
+        elif isinstance(action, InstallProject) and action.name in env.distributions:
+            doing[action.name] = "replace it"
     found: list[Action] = []
     for unsafe in env.unsafe:
         if unsafe.name is not None and unsafe.name in doing:

@@ -207,7 +207,9 @@ def check_actions(path: Path, env: Path, actions: list[Any], lock: Lock) -> None
         where = f"{path}: actions[{i}] ({action['action']})"
         paths: list[object] = []
         for key in ("path", "dest"):
-            if key in action:
+            # The project's directory lies outside the env: the re-plan's actions must equal
+            # the file's (apply_plan_file), so its path is the lock's own.
+            if key in action and action["action"] != "install-project":
                 paths.append(action[key])
         paths += list(action.get("paths") or [])
         for pair in [*(action.get("links") or []), *(action.get("files") or [])]:
@@ -236,7 +238,7 @@ def apply_plan_file(
 
     data = read_plan_file(path)
     saved = data["saved"]
-    with env_lock(project.env, reporter):
+    with env_lock(project.lock_key, reporter):
         state = project.read_state()
         now = fingerprint(project, state)
         for key, message in _CHANGED.items():
@@ -245,10 +247,13 @@ def apply_plan_file(
         lock = _carried_lock(project, path, saved) or read_lock(project.lock_path)
         if lock is None:
             raise PlanFileError(f"{path}: the plan has no lock to install (poorenv.lock missing)")
+        lock = lock.select(project.base) or lock  # the resolution for the env's Python
         if str(data.get("env")) != str(project.env):
             raise PlanFileError(f"{path}: env: the plan is for {data.get('env')!r}")
         check_actions(path, project.env, data["actions"], lock)
-        plan = planner.plan(project.layout, project.base, state, lock)
+        plan = planner.plan(
+            project.layout, project.base, state, lock, None, project.config.project_dir
+        )
         if [a.to_json() for a in plan.actions] != data["actions"]:
             raise PlanFileError(
                 f"{path}: its actions are not what the plan's inputs give now:"

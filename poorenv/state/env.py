@@ -66,6 +66,8 @@ class EnvState:
     # When the record says the env was built elsewhere: each script in the scripts dirs and
     # the interpreter its header names (plan.relocate.interpreter_of). Else not read.
     scripts: Mapping[Path, str] = field(default_factory=dict)
+    # Distributions installed editable (their direct_url.json): name -> the source's URL
+    editables: Mapping[str, str] = field(default_factory=dict)
 
     def entry(self, path: Path) -> Entry:
         return self.entries.get(path, MISSING)
@@ -156,6 +158,7 @@ def read_env(layout: Layout, text_files: tuple[Path, ...] = ()) -> EnvState:
         else (),
         location=location,
         scripts=read_scripts(layout.scheme.scripts) if moved and not links_out else {},
+        editables=site.editables(),
     )
 
 

@@ -64,9 +64,15 @@ def discovery_dirs(request: str) -> list[str]:
 
 
 def take(
-    files: Iterable[str], env: Path, request: str, lock_fresh: bool, config_text: str
+    files: Iterable[str],
+    env: Path,
+    request: str,
+    lock_fresh: bool,
+    config_text: str,
+    deployed: bool = False,
 ) -> dict[str, Any]:
-    """The stamp of a synced env: call it last, after every write of the sync."""
+    """The stamp of a synced env: call it last, after every write of the sync. `deployed`:
+    the env is a generation (poorenv.toml has `[deploy]`), which a plain `sync` refuses."""
     paths = set(files)
     paths.update(str(p) for p in _env_dirs(env))
     dirs = discovery_dirs(request)
@@ -79,6 +85,7 @@ def take(
         "discovery": dirs,
         "env": identity(str(env)),
         "stats": {path: stat_of(path) for path in sorted(paths)},
+        "deployed": deployed,
     }
 
 
@@ -150,8 +157,9 @@ def matches(
     return all(stat_of(path) == value for path, value in stats.items())
 
 
-def quick_check(start: str) -> str | None:
-    """The env path when poorenv.toml's env is provably in sync; None when in any doubt."""
+def quick_check(start: str, for_sync: bool = False) -> str | None:
+    """The env path when poorenv.toml's env is provably in sync; None when in any doubt, and
+    `for_sync` (a plain `sync`) for an env deployed in generations: sync refuses those."""
     directory = os.path.realpath(start)
     while True:
         config = os.path.join(directory, CONFIG_NAME)
@@ -181,6 +189,8 @@ def quick_check(start: str) -> str | None:
     if not isinstance(state, dict) or not isinstance(state.get("stamp"), dict):
         return None
     stamp = state["stamp"]
+    if for_sync and stamp.get("deployed"):
+        return None
     # The text is the one the stamp was taken with, so its python request is the stamp's.
     request = stamp.get("request")
     if not isinstance(request, str):

@@ -206,6 +206,26 @@ class SitePackages:
         found = [problem for dist in self for problem in dist.problems(scheme, bounds)]
         return (*found, *links)
 
+    def unlisted(self) -> list[str]:
+        """Files (and links) in the site dirs that no distribution's metadata lists: planted, or
+        written since. A listed directory (an egg-info's top-level package) covers what is
+        below it; interrupted installs are left to `broken`."""
+        listed: set[str] = set()
+        for dist in self:
+            listed.update(os.path.normpath(path) for _, path in dist.listed()[1])
+        covered = {path for path in listed if os.path.isdir(path) and not os.path.islink(path)}
+        covered.update(str(path) for path in self.broken)
+        found = []
+        for top in self.dirs:
+            for directory, dirs, files in os.walk(top):
+                dirs[:] = sorted(d for d in dirs if os.path.join(directory, d) not in covered)
+                links = [d for d in dirs if os.path.islink(os.path.join(directory, d))]
+                for name in sorted(files) + links:  # a linked directory is not walked
+                    path = os.path.join(directory, name)
+                    if path not in listed:
+                        found.append(path)
+        return found
+
     def versions(self) -> dict[str, str]:
         """Normalised name -> installed version: what the planner compares with the lock."""
         return {name: dist.version for name, dist in self.distributions.items()}
@@ -213,6 +233,24 @@ class SitePackages:
     def get(self, name: str) -> Distribution | None:
         """The distribution called `name` (any spelling), if installed."""
         return self.distributions.get(_canonical(name))
+
+    def editables(self) -> dict[str, str]:
+        """The distributions installed editable: name -> the URL of their source directory
+        (PEP 610 direct_url.json, which installs from an index do not write)."""
+        import json
+
+        found: dict[str, str] = {}
+        for name, dist in self.distributions.items():
+            try:
+                with open(dist.dist_info / "direct_url.json", encoding="utf-8") as handle:
+                    data = json.loads(handle.read(1 << 16))
+            except (OSError, ValueError):
+                continue
+            info = data.get("dir_info") if isinstance(data, dict) else None
+            if isinstance(info, dict) and info.get("editable") is True:
+                url = data.get("url")
+                found[name] = url if isinstance(url, str) else ""
+        return found
 
     def select(self, names: Iterable[str]) -> list[Distribution]:
         """The installed distributions among `names` (any spelling), in the order given."""
@@ -256,6 +294,25 @@ def split_egg_info(path: Path) -> tuple[NormalizedName, str] | None:
     if not parts[0] or not version:
         return None
     return _canonical(parts[0]), version
+
+
+def record_hash(path: Path | str, algorithm: str = "sha256") -> tuple[str, str] | None:
+    """A file's RECORD hash and size ("sha256=<urlsafe base64, unpadded>", "1234"), as the
+    wheel format writes them; None when it cannot be read."""
+    import base64
+    import hashlib
+
+    try:
+        digest = hashlib.new(algorithm)
+        size = 0
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+    except (OSError, ValueError):
+        return None
+    encoded = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+    return f"{algorithm}={encoded}", str(size)
 
 
 def _lines(path: Path) -> list[str]:

@@ -1,0 +1,5 @@
+from greeter import greeting
+
+
+def test_greeting() -> None:
+    assert greeting("you").startswith("hello, you")
