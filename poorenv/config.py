@@ -31,6 +31,7 @@ __all__ = [
 
 DEFAULT_SEED = ("pip", "setuptools")
 INSTALLERS = ("pip", "uv")
+RESOLVERS = ("pip-tools", "uv")  # `[env] resolver`, `lock --resolver`
 KNOWN_SEED = frozenset(DEFAULT_SEED)
 SCHEMA_URL = "https://poorenv.example.invalid/schemas/poorenv.schema.json"
 
@@ -74,6 +75,10 @@ class Config:
     project: Path | None = None
     extras: tuple[str, ...] = ()  # `[requirements] extras`: the project's optional dependencies
     groups: tuple[str, ...] = ()  # `[requirements] groups`: its PEP 735 dependency groups
+    # `[env] resolver` and `[lock] pythons` (the X.Y a lock holds a resolution for, besides the
+    # env's own): see lock/resolver.py and lock/pythons.py
+    resolver: str = "pip-tools"
+    lock_pythons: tuple[str, ...] = ()
     deploy: DeployConfig | None = None  # `[deploy]`
     env_link: Path | None = None  # with `[deploy]`: the env path itself, its last link unfollowed
 
@@ -136,8 +141,8 @@ def load_config(path: Path) -> Config:
     return parse_config(data, path.resolve())
 
 
-_TOP_KEYS = ("env", "requirements", "index", "deploy")
-_ENV_KEYS = ("python", "path", "seed", "installer", "prompt")
+_TOP_KEYS = ("env", "requirements", "index", "lock", "deploy")
+_ENV_KEYS = ("python", "path", "seed", "installer", "prompt", "resolver")
 _REQ_KEYS = ("packages", "files", "constraints", "project", "extras", "groups")
 _INDEX_KEYS = ("url", "extra-urls", "find-links", "no-index")
 _DEPLOY_KEYS = ("keep", "smoke", "reload", "user", "app")
@@ -171,6 +176,7 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
     prompt = where.string(env, "prompt", "env")
     if prompt is not None:
         _check_prompt(prompt, where)
+    resolver, lock_pythons = _resolving(data, env, where)
 
     req = where.table(data, "requirements")
     where.keys(req, _REQ_KEYS, "requirements")
@@ -210,9 +216,34 @@ def parse_config(data: Mapping[str, Any], file: Path) -> Config:
         project=local,
         extras=extras,
         groups=groups,
+        resolver=resolver,
+        lock_pythons=lock_pythons,
         deploy=deploy,
         env_link=env_link,
     )
+
+
+def _resolving(
+    data: Mapping[str, Any], env: Mapping[str, Any], where: _Where
+) -> tuple[str, tuple[str, ...]]:
+    """`[env] resolver` and `[lock] pythons`."""
+    import re
+
+    resolver = where.string(env, "resolver", "env") or "pip-tools"
+    if resolver not in RESOLVERS:
+        hint = 'use "pip-tools" or "uv"'
+        raise where.error("env", "resolver", f"unknown resolver {resolver!r}", hint=hint)
+    lock = where.table(data, "lock")
+    where.keys(lock, ("pythons",), "lock")
+    pythons = where.strings(lock, "pythons", "lock")
+    hint = 'X.Y versions of CPython, for example pythons = ["3.9", "3.13"]'
+    for i, xy in enumerate(pythons):
+        if re.fullmatch(r"3\.([89]|[1-9][0-9]+)", xy) is None:  # as the schema says
+            message = f"{xy!r} is not an X.Y version of CPython 3.8 or newer"
+            raise where.error("lock", "pythons", message, hint=hint)
+        if xy in pythons[:i]:
+            raise where.error("lock", "pythons", f"{xy!r} is listed twice")
+    return resolver, pythons
 
 
 def _project(

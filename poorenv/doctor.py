@@ -101,6 +101,11 @@ def examine(
     problems += _sys_path(layout, base, _editable_pths(site))
     problems += _pth_code(site)
     problems += _records(site, layout.scheme, bounds)
+    if lock is not None:  # the resolution for the env's Python, the packages its markers want
+        from poorenv.plan.planner import applicable
+
+        chosen = lock.select(base)
+        lock = applicable(chosen, base) if chosen is not None else None
     problems += _distributions(site, lock)
     checked = (
         "links", "interpreter", "sys.path", ".pth files", "RECORD hashes and paths",

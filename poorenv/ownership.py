@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING, Any
 
 from poorenv.paths import MARKER, STATE_DIR, loads_json
 
+TYPE_CHECKING = False  # not typing's: typing is not imported on the no-op path
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from poorenv.errors import EnvError
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not typing's: importing typing costs the no-op path ~8 ms
 if TYPE_CHECKING:
     from pathlib import Path
+    from typing import Any
 
     from poorenv.errors import PoorenvError
 
@@ -38,16 +39,67 @@ def loads_toml(text: str) -> dict[str, Any]:
 
 def loads_json(text: str | bytes) -> Any:
     """Parse JSON. Anything that is not a JSON document is a ValueError: a syntax error, bytes
-    that are not UTF-8, and arrays or objects nested too deeply for Python's stack."""
-    import json
+    that are not UTF-8, and arrays or objects nested too deeply for Python's stack.
 
+    A UTF-8 document is parsed by the C scanner json.loads itself uses, without importing the
+    json package (whose decoder and encoder compile regular expressions at import: ~7 ms of
+    the no-op path, which reads state.json). Anything else, and every error, is json.loads's."""
     try:
+        value = _scan(text)
+        if value is not _NOTHING:
+            return value
+        import json
+
         return json.loads(text)
     except RecursionError:
         raise ValueError(_TOO_DEEP) from None
 
 
 _TOO_DEEP = "nested too deeply"
+_NOTHING = object()
+_JSON_SPACE = " \t\n\r"
+
+
+_CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
+
+
+class _ScanContext:
+    """What _json.make_scanner reads: the settings of json.loads's default decoder."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = _CONSTANTS.__getitem__
+
+
+try:
+    from _json import make_scanner
+except ImportError:  # pragma: no cover - PyPy: json.loads only
+    _SCANNER: Any = None
+else:
+    _SCANNER = make_scanner(_ScanContext())  # type: ignore[arg-type]  # any object with these
+
+
+def _scan(text: str | bytes) -> Any:
+    """`text` parsed by _json's scanner, or _NOTHING: not plain UTF-8, no C scanner (PyPy), or
+    not a valid document (json.loads then says why)."""
+    if _SCANNER is None:  # pragma: no cover - CPython has one
+        return _NOTHING
+    if isinstance(text, bytes):
+        if text[:3] == b"\xef\xbb\xbf" or b"\x00" in text[:4]:
+            return _NOTHING  # a BOM, or UTF-16/32: json.loads detects the encoding
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return _NOTHING
+    start = len(text) - len(text.lstrip(_JSON_SPACE))
+    try:
+        value, end = _SCANNER(text, start)
+    except (StopIteration, ValueError):
+        return _NOTHING
+    return value if not text[end:].strip(_JSON_SPACE) else _NOTHING
 
 
 def resolve(path: Path) -> Path:
@@ -110,13 +162,13 @@ def clean_environ(**extra: str) -> dict[str, str]:
 
 def lock_timeout() -> float | None:
     """Seconds to wait for another sync of the same env: POORENV_LOCK_TIMEOUT, else forever."""
-    from poorenv.errors import EnvError
-
     text = os.environ.get("POORENV_LOCK_TIMEOUT", "").strip()
     if not text:
         return None
     try:
         value = float(text)
     except ValueError:
+        from poorenv.errors import EnvError
+
         raise EnvError(f"POORENV_LOCK_TIMEOUT={text!r}: not a number of seconds") from None
     return None if value < 0 else value

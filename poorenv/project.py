@@ -7,6 +7,7 @@ once per command and asks `stale_reason` once, and it speaks to its caller only 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from poorenv.discover.find import find_interpreter, is_path_request
 from poorenv.discover.interpreter import Interpreter
 from poorenv.envlock import env_lock
 from poorenv.errors import ConfigError, EnvError, LockError
-from poorenv.lock.inputs import project_mismatch, stale_reason
+from poorenv.lock.inputs import missing_python, project_mismatch, stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
 from poorenv.plan import planner
 from poorenv.plan.actions import Action, Plan
@@ -76,15 +77,20 @@ class Project:
     config: Config
     base: Interpreter
     layout: Layout
+    python_override: bool = False  # `sync --python`: the no-op stamp must not answer for it
 
     @classmethod
-    def load(cls, config: Config) -> Project:
+    def load(cls, config: Config, python: str | None = None) -> Project:
+        """The project of `config`; `python` (`sync --python X.Y`) replaces `[env] python`."""
         from poorenv.ownership import check_env_path
 
+        if python is not None:
+            config = dataclasses.replace(config, python=python.strip())
         check_env_path(config.env_path, config.project_dir)
         base = find_interpreter(config.python, config.project_dir)
         files = library_files(base.libdir, base.ldlibrary) if base.origin_rpath else ()
-        return cls(config, base, build_layout(config.env_path, base, files, config.env_prompt))
+        layout = build_layout(config.env_path, base, files, config.env_prompt)
+        return cls(config, base, layout, python is not None)
 
     def at(self, env: Path) -> Project:
         """This project with its env at `env` (a generation of a deployed env): same base."""
@@ -110,14 +116,26 @@ class Project:
     def lock_path(self) -> Path:
         return lock_path(self.config)
 
+    @property
+    def resolving(self) -> str:
+        """What the status line says while the lock is resolved."""
+        return "resolving with uv" if self.config.resolver == "uv" else "resolving with pip-compile"
+
     def lock_status(self, frozen: bool = False) -> LockStatus:
         """Read poorenv.lock and judge it; `frozen` accepts a stale input hash (not another
         interpreter)."""
         lock = read_lock(self.lock_path)
+        # A lock for several Pythons is used as the resolution for the env's (Lock.select).
+        chosen = lock.select(self.base) if lock is not None else None
         if frozen and lock is not None:
-            mismatch = lock.interpreter.mismatch(self.base) or project_mismatch(lock, self.config)
-            return LockStatus(lock, f"{self.lock_path}: {mismatch}" if mismatch else None)
-        return LockStatus(lock, stale_reason(lock, self.config, self.base))
+            if chosen is not None:
+                mismatch = project_mismatch(lock, self.config)
+                return LockStatus(chosen, f"{self.lock_path}: {mismatch}" if mismatch else None)
+            problem = lock.interpreter.mismatch(self.base)
+            if len(lock.resolutions) > 1:
+                problem = f"no resolution for the env's Python: {missing_python(lock, self.base)}"
+            return LockStatus(lock, f"{self.lock_path}: {problem}")
+        return LockStatus(chosen or lock, stale_reason(lock, self.config, self.base))
 
     def read_state(self) -> EnvState:
         return read_env(self.layout, planner.text_file_paths(self.layout))
@@ -162,7 +180,7 @@ class Project:
         status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
         old = status.lock
         if needed:
-            with (reporter or Reporter()).step("resolving with pip-compile"):
+            with (reporter or Reporter()).step(self.resolving):
                 new = self._resolve(upgrade, upgrade_packages, old, write=False)
         elif old is None:  # pragma: no cover - lock_to_use refused or resolves
             raise LockError(f"{self.lock_path}: missing")
@@ -188,6 +206,8 @@ class Project:
             except LockError as exc:
                 log.warning("ignoring the old lock: %s", exc.message)
                 old = None
+            if old is not None:  # about the env's resolution, when it holds one
+                old = old.select(self.base) or old
             return old, self._resolve(upgrade, upgrade_packages, old)
 
     def _resolve(
@@ -237,7 +257,7 @@ class Project:
         status, needed = self.lock_to_use(mode, upgrade, upgrade_packages)
         old = status.lock
         if needed:
-            with reporter.step("resolving with pip-compile"):
+            with reporter.step(self.resolving):
                 new = self._resolve(upgrade, upgrade_packages, old)
             reporter.relocked(old, new)
             status = LockStatus(new, None)
@@ -304,9 +324,10 @@ class Project:
             raise LockError(str(status.problem), hint="run `poorenv lock` first")
         if not self.layout.exe.exists():
             raise EnvError(f"{self.env}: no env here yet", hint="run `poorenv sync` first")
+        lock = planner.applicable(status.lock, self.base)  # the env's resolution, its markers
         with (reporter or Reporter()).step("asking pip where the locked files are"):
-            found = pylock.artifacts(self.layout.exe, self.base, status.lock, self.index_environ())
-        return pylock.render(status.lock, found, self.base)
+            found = pylock.artifacts(self.layout.exe, self.base, lock, self.index_environ())
+        return pylock.render(lock, found, self.base)
 
     def input_files(self) -> list[Path]:
         """What the lock is made from besides poorenv.toml (see `_input_files`)."""
@@ -341,7 +362,7 @@ class Project:
             (str(f) for f in files),
             self.env,
             config.python,
-            lock_fresh,
+            lock_fresh and not self.python_override,  # the text does not name that Python
             self._config_text(),
             deployed=config.deploy is not None,
         )

@@ -78,8 +78,9 @@ def test_no_import_circles() -> None:
 
 
 def test_the_fast_path_imports_only_light_modules() -> None:
-    """What the no-op path imports (entry -> state.fastpath -> ...) stays within os, sys, json,
-    stat and typing, so that `poorenv sync` costs little more than an interpreter start."""
+    """What the no-op path imports (entry -> state.fastpath -> ...) stays within os, sys, stat
+    and _json (the C scanner json.loads uses): not typing, collections.abc, json or re, so that
+    every form of `poorenv sync`/`check` costs little more than an interpreter start."""
     edges = graph()
     seen: set[str] = set()
     todo = ["poorenv.entry"]
@@ -89,7 +90,13 @@ def test_the_fast_path_imports_only_light_modules() -> None:
             continue
         seen.add(name)
         tree = ast.parse(NAMES[name].read_text(encoding="utf-8"))
-        for node in tree.body:  # top-level imports only: the lazy ones run off the fast path
+        # Top-level imports only, a `try:` too: the lazy ones and TYPE_CHECKING's never run here.
+        body = [
+            n
+            for top in tree.body
+            for n in ([top, *top.body] if isinstance(top, ast.Try) else [top])
+        ]
+        for node in body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 mods = (
                     [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
@@ -98,8 +105,30 @@ def test_the_fast_path_imports_only_light_modules() -> None:
                     if mod and mod.startswith("poorenv"):
                         todo.extend(m for m in edges[name] if m == mod or m.startswith(mod + "."))
                     else:
-                        assert mod in {
-                            "__future__", "os", "sys", "json", "stat", "typing",
-                            "collections.abc",
-                        }, f"{name} imports {mod} on the no-op path"  # fmt: skip
-    assert "poorenv.state.fastpath" in seen
+                        assert mod in {"__future__", "os", "sys", "stat", "_json"}, (
+                            f"{name} imports {mod} on the no-op path"
+                        )
+            elif isinstance(node, ast.Assign) and "TYPE_CHECKING" in ast.unparse(node):
+                assert ast.unparse(node) == "TYPE_CHECKING = False", name
+    assert {"poorenv.state.fastpath", "poorenv.paths", "poorenv.discover.places"} <= seen
+
+
+def test_the_installed_command_imports_nothing_before_the_no_op_path() -> None:
+    """`poorenv` is installed from bin/poorenv (script-files), not as an entry point whose
+    wrapper imports re; its only imports are sys and poorenv.entry."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    root = PACKAGE.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "scripts" not in project["project"]
+    assert project["tool"]["setuptools"]["script-files"] == ["bin/poorenv"]
+    script = (root / "bin" / "poorenv").read_text(encoding="utf-8")
+    assert script.startswith("#!python\n")
+    tree = ast.parse(script)
+    found = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert found == ["import sys", "from poorenv.entry import main"]

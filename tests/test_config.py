@@ -37,6 +37,8 @@ VALID: list[dict[str, Any]] = [
     {"env": {"python": ">=3.10,<3.13", "path": "envs/web", "seed": []}},
     {"env": {"python": "/usr/bin/python3.11", "seed": ["pip"]}},
     {"env": {"python": "3.12", "prompt": "my app (web) $x \u00e9"}},
+    {"env": {"python": "3.12", "resolver": "uv"}, "lock": {"pythons": ["3.9", "3.13", "3.8"]}},
+    {"env": {"python": "3.12", "resolver": "pip-tools"}, "lock": {}},
     {
         "env": {"python": "3.12.1"},
         "requirements": {"packages": ["flask>=3", "requests[socks]; python_version < '4'"],
@@ -88,6 +90,14 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"env": {"python": "3.12"}, "index": {"find-links": ["w\nx"]}},
      "[index] find-links: 'w\\nx' contains the control character U+000A"),
     ({"env": {"python": "3.12"}, "requirements": {"files": ["r\x7f"]}}, "U+007F"),
+    ({"env": {"python": "3.12", "resolver": "pip"}}, "[env] resolver: unknown resolver 'pip'"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.7"]}},
+     "[lock] pythons: '3.7' is not an X.Y version of CPython 3.8 or newer"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.12.1"]}}, "not an X.Y version"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.08"]}}, "not an X.Y version"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": ["3.9", "3.9"]}}, "'3.9' is listed twice"),
+    ({"env": {"python": "3.12"}, "lock": {"pythons": "3.9"}}, "[lock] pythons: expected an array"),
+    ({"env": {"python": "3.12"}, "lock": {"python": ["3.9"]}}, "did you mean 'pythons'"),
 ]  # fmt: skip
 
 

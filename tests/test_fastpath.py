@@ -59,7 +59,7 @@ def test_a_plain_no_op_needs_neither_argparse_nor_a_toml_parser(synced: Path) ->
         modules = set(modules_of(synced, *argv))
         assert not modules & {"argparse", "tomllib", "tomli", "poorenv.cli", "hashlib"}, argv
     # Anything else takes the full command line, and still answers from the stamp:
-    assert "argparse" in modules_of(synced, "-C", str(synced), "sync")
+    assert "argparse" in modules_of(synced, "sync", "--json")
     assert imported_by(synced, "plan") != []  # the planner: not a fast path
 
 
@@ -175,3 +175,88 @@ def test_the_note_of_an_unfinished_sync_disarms_the_stamp(tmp_path: Path) -> Non
     assert fastpath.quick_check(str(project)) == str(env)
     (env / ".poorenv" / "unfinished.json").write_text('{"format": 1, "packages": ["six"]}')
     assert fastpath.quick_check(str(project)) is None
+
+
+# The no-op path, run as the console script runs it; the modules it imported go to a file, so
+# that its output can be compared with the full command line's byte for byte.
+FAST = (
+    "import os, sys; from poorenv.entry import main; sys.argv[0] = 'poorenv'\n"
+    "try:\n    code = main()\nfinally:\n    sys.stdout.flush()\n"
+    "    open(os.environ['MODULES_OUT'], 'w').write(' '.join(sorted(sys.modules)))\n"
+    "sys.exit(code)"
+)
+FULL = "import sys; from poorenv.cli.main import main; sys.exit(main(sys.argv[1:]))"
+# What the no-op path never imports (the console script pip writes imports re itself).
+HEAVY_FOR_A_NO_OP = {"argparse", "typing", "json", "re", "tomllib", "collections", "poorenv.cli"}
+
+
+def not_on_the_no_op() -> set[str]:
+    """HEAVY_FOR_A_NO_OP but what the interpreter has imported before poorenv's first line (an
+    editable install's finder imports re and pathlib at start)."""
+    code = "import sys; print(' '.join(sys.modules))"
+    start = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return HEAVY_FOR_A_NO_OP - set(start.stdout.split())
+
+
+def fast_and_full(
+    cwd: Path, argv: list[str], tmp_path: Path, **extra: str
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`poorenv ARGV` through entry.main, checked to print and exit exactly as the full command
+    line does; its result and the modules it imported."""
+    out = tmp_path / "modules.txt"
+    env = {**offline_env(), **extra, "MODULES_OUT": str(out)}
+    full = subprocess.run([sys.executable, "-c", FULL, *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    fast = subprocess.run([sys.executable, "-c", FAST, *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    both = [(r.returncode, r.stdout, r.stderr) for r in (fast, full)]
+    assert both[0] == both[1], argv
+    return fast, set(out.read_text().split())
+
+
+def test_every_form_scripts_and_ci_use_takes_the_no_op_path(synced: Path, tmp_path: Path) -> None:
+    here, up, heavy = ["sync"], synced.parent, not_on_the_no_op()
+    assert {"argparse", "typing", "json", "tomllib"} <= heavy
+    forms = [
+        (synced, here), (synced, ["check"]), (synced, ["-q", "sync"]), (synced, ["check", "-q"]),
+        (synced, ["sync", "--locked"]), (synced, ["sync", "--frozen"]), (synced, ["-v", "sync"]),
+        (up, ["-C", synced.name, "sync"]), (up, ["sync", "-C", str(synced), "--locked", "-q"]),
+        (up, [f"-C{synced.name}", "check"]), (synced / "wheels", ["-C", "..", "sync"]),
+        (synced, ["sync", "--installer", "uv", "--frozen"]), (synced, ["sync", "--installer=pip"]),
+    ]  # fmt: skip
+    for cwd, argv in forms:
+        result, modules = fast_and_full(cwd, argv, tmp_path)
+        assert result.returncode == 0, argv
+        assert ("-q" in argv) == (result.stdout == ""), argv
+        assert not modules & heavy, (argv, modules & heavy)
+    result, modules = fast_and_full(synced, here, tmp_path, POORENV_LOCK_TIMEOUT="5")
+    assert "argparse" not in modules
+    # Errors and options the no-op path does not know: the full command line, the same answer.
+    for cwd, argv, code in [
+        (up, ["-C", "missing", "sync"], 2), (up, ["-C", f"{synced.name}/poorenv.toml", "sync"], 2),
+        (synced, ["sync", "--json"], 0), (synced, ["sync", "--dry-run"], 0),
+        (synced, ["check", "--locked"], 2),
+    ]:  # fmt: skip
+        result, modules = fast_and_full(cwd, argv, tmp_path)
+        assert result.returncode == code, (argv, result.stderr)
+        assert "argparse" in modules, argv
+    result, modules = fast_and_full(synced, here, tmp_path, POORENV_LOCK_TIMEOUT="soon")
+    assert result.returncode == 2 and "POORENV_LOCK_TIMEOUT" in result.stderr
+
+
+def test_frozen_never_takes_a_stamp_for_a_fresh_lock(synced: Path, tmp_path: Path) -> None:
+    """`sync --frozen` installs a stale lock as it is; the stamp it leaves proves nothing, so
+    every later sync and check (frozen too) looks again, and answers as the full path does."""
+    config = synced / "poorenv.toml"
+    config.write_text(config.read_text().replace('"gamma"', '"gamma>=0.1"'))
+    for cwd, argv in [
+        (synced, ["sync", "--frozen"]),
+        (synced.parent, ["-C", synced.name, "sync", "--frozen"]),
+    ]:
+        result, modules = fast_and_full(cwd, argv, tmp_path)
+        assert result.returncode == 0 and "base:" in result.stdout, argv
+        assert "argparse" in modules  # the stale stamp seen from -C DIR, then the full path
+    result, _ = fast_and_full(synced, ["sync", "--locked"], tmp_path)
+    assert result.returncode == 2 and "stale" in result.stderr
+    result, _ = fast_and_full(synced, ["check"], tmp_path)
+    assert result.returncode == 1 and "poorenv.lock is stale" in result.stderr

@@ -58,3 +58,28 @@ def test_an_unusable_cache_names_the_cache_and_the_way_out() -> None:
         f"poorenv's cache {paths.cache_dir()}: cannot keep the env's lock there: Not a directory"
     )
     assert error.hint == "set POORENV_CACHE_DIR (or XDG_CACHE_HOME) to a directory you can write"
+
+
+JSON_DOCUMENTS = [
+    '{"a": [1, 2.5, null, true, false, "x\\u00e9\\n"], "b": {}}', "  [] \n", "-0", "1e400",
+    "[NaN, Infinity, -Infinity]", '"\\ud800"', '{"a": 1, "a": 2}', "\ufeff{}", "{} x", "", " ",
+    "[1,]", "{'a': 1}", '"\x01"', "[1] [2]", "00",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", JSON_DOCUMENTS)
+def test_loads_json_answers_and_fails_as_json_loads_does(text: str) -> None:
+    """loads_json skips the json package for a UTF-8 document; its answers and its errors stay
+    json.loads's, for str and for bytes in any encoding json.loads detects."""
+    import json
+
+    for given in (text, text.encode("utf-8"), text.encode("utf-16"), text.encode("utf-32-le")):
+        try:
+            expected: object = json.loads(given)
+        except ValueError as exc:
+            expected = (type(exc), str(exc))
+        try:
+            got: object = paths.loads_json(given)
+        except ValueError as exc:
+            got = (type(exc), str(exc))
+        assert repr(got) == repr(expected), given

@@ -47,3 +47,13 @@ def test_a_stamp_of_the_old_format_takes_the_slow_path_once(tmp_path: Path) -> N
     stamp = stamp_of(tmp_path)
     old = {**stamp, "format": 2, "config": CONFIG}  # format 2 kept the whole text
     assert not fastpath.matches(old, "3.12", CONFIG)
+
+
+def test_a_path_in_a_value_needs_no_toml_parser_a_path_key_does() -> None:
+    may = fastpath._may_set_path
+    keys = ['[env]\npath = "e"', '[env]\n"path"="e"', "env = { path\t= 'e' }", "env.path = 'e'",
+            '[env]\n"pa\\u0074h" = "e"', "[env]\npath   \t  = 'e'"]  # fmt: skip
+    values = ['[env]\npython = "/home/me/xpath/bin/python3"', 'files = ["path", "a/path.in"]',
+              "[index]\nfind-links = ['/srv/wt-fastpath/wheels']", ""]  # fmt: skip
+    assert [t for t in keys if not may(t)] == []
+    assert [t for t in values if may(t)] == []

@@ -87,7 +87,31 @@ def main():
             "origin_rpath": "$ORIGIN" in flags or "${ORIGIN}" in flags,
         }
     )
+    info["markers"] = _markers()
     print(json.dumps(info, sort_keys=True))
+
+
+def _markers():
+    """The PEP 508 marker environment, as packaging's default_environment() makes it."""
+    import platform
+
+    impl = sys.implementation.version
+    impl_version = "%d.%d.%d" % (impl.major, impl.minor, impl.micro)
+    if impl.releaselevel != "final":
+        impl_version += impl.releaselevel[0] + str(impl.serial)
+    return {
+        "implementation_name": sys.implementation.name,
+        "implementation_version": impl_version,
+        "os_name": os.name,
+        "platform_machine": platform.machine(),
+        "platform_release": platform.release(),
+        "platform_system": platform.system(),
+        "platform_version": platform.version(),
+        "python_full_version": platform.python_version(),
+        "platform_python_implementation": platform.python_implementation(),
+        "python_version": ".".join(platform.python_version_tuple()[:2]),
+        "sys_platform": sys.platform,
+    }
 
 
 main()

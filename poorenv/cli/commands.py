@@ -28,10 +28,17 @@ def _config() -> Config:
     return load_project_config(Path.cwd())
 
 
-def _project() -> Project:
+def _project(args: argparse.Namespace | None = None) -> Project:
+    """The project here; `--resolver` and `sync --python` (in `args`) replace poorenv.toml's."""
+    import dataclasses
+
     from poorenv.project import Project
 
-    return Project.load(_config())
+    config = _config()
+    resolver = getattr(args, "resolver", None)
+    if resolver is not None:
+        config = dataclasses.replace(config, resolver=resolver)
+    return Project.load(config, getattr(args, "python", None))
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -51,7 +58,7 @@ def _preview(args: argparse.Namespace, command: str) -> int:
     from poorenv.plan.saved import preview_json, render_preview
     from poorenv.project import LockMode
 
-    project = _project()
+    project = _project(args)
     if command == "sync":
         say(args, f"base: {project.base.describe()}")
     locked, frozen = getattr(args, "locked", False), getattr(args, "frozen", False)
@@ -106,9 +113,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    project = _project()
+    project = _project(args)
     say(args, f"base: {project.base.describe()}")
-    with CliReporter(args).step("resolving with pip-compile"):
+    with CliReporter(args).step(project.resolving):
         old, new = project.lock(args.upgrade, tuple(args.upgrade_package))
     report_lock(args, project.lock_path, old, new)
     return EXIT_OK
@@ -125,6 +132,7 @@ def fast_answer(args: argparse.Namespace) -> bool:
         allowed = not args.verify  # the stamp says nothing of the files' bytes
     else:
         allowed = not (args.dry_run or args.upgrade or args.upgrade_package)
+    allowed = allowed and not args.python  # the stamp is of [env] python's env
     plain_sync = args.command == "sync" and not args.in_place
     env = (
         quick_check(os.getcwd(), for_sync=plain_sync)
@@ -151,7 +159,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
     if args.dry_run:
         return _preview(args, "sync")
-    project = _project()
+    project = _project(args)
     if project.config.deploy is not None and not args.in_place:
         raise EnvError(
             f"{project.config.served_path}: refusing to sync an env deployed in generations"
@@ -188,7 +196,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    project = _project()
+    project = _project(args)
     plan = project.plan()
     verified = _verify(project) if args.verify else None
     if args.json:
@@ -244,11 +252,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     elif args.format == "pylock":
         text = _project().pylock(CliReporter(args))
     else:
-        from poorenv.lock.lockfile import lock_path, require_lock
+        from poorenv.lock.pythons import export_requirements
 
         config = _config()
         _inputs_read(config)
-        text = require_lock(lock_path(config)).to_requirements()
+        text = export_requirements(config)
     if args.output is None:
         print(text, end="")
         return EXIT_OK
@@ -310,69 +318,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         print(report.render())
     return EXIT_OK if report.healthy else EXIT_DRIFT
-
-
-def cmd_info(args: argparse.Namespace) -> int:
-    project = _project()
-    info = project.info()
-    if args.json:
-        print_json("info", info)
-        return EXIT_OK
-    env, base, locked = info["env"], project.base, info["lock"]
-    state = "synced" if env["synced"] else "exists" if env["exists"] else "not built"
-    print(f"project:   {info['project']}")
-    print(f"env:       {env['path']} ({state})")
-    print(f"base:      {base.describe()}, {base.abi}")
-    print(f"lock:      {locked['path']} ({locked['packages']} packages"
-          f"{', ' + locked['problem'] if locked['problem'] else ''})")  # fmt: skip
-    print(f"installer: {info['installer']}")
-    print(f"cache:     {info['cache_dir']}")
-    if info["cache_key"]:
-        print(f"cache-key: {info['cache_key']}")
-    return EXIT_OK
-
-
-def cmd_cache_key(args: argparse.Namespace) -> int:
-    from poorenv.lock.lockfile import require_lock
-
-    project = _project()
-    lock = require_lock(project.lock_path, hint="run `poorenv lock` and commit it")
-    print(project.cache_key(lock))
-    return EXIT_OK
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from poorenv.launch import exec_command
-    from poorenv.plan.activation import run_environ
-
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    if not cmd:
-        raise ConfigError("run: no command given", hint="poorenv run -- python -c 'import app'")
-    from poorenv.ownership import env_exists
-
-    config = _config()
-    env_path = config.served_path
-    if not env_exists(env_path) or not os.path.exists(env_path / "bin" / "python"):
-        raise EnvError(f"{env_path}: no env here yet", hint="run `poorenv sync` first")
-    _in_place(env_path)
-    exec_command(cmd, run_environ(env_path, config.env_prompt))
-
-
-def cmd_activate(args: argparse.Namespace) -> int:
-    from poorenv.plan.activation import code
-
-    config = _config()
-    shell = args.shell or Path(os.environ.get("SHELL", "bash")).name
-    if shell not in ("bash", "zsh", "fish", "csh", "tcsh"):
-        raise ConfigError(
-            f"activate: unknown shell {shell!r}", hint="pass --shell bash|zsh|fish|csh"
-        )
-    _built(config.served_path)
-    _in_place(config.served_path)
-    print(code(config.served_path, shell, config.env_prompt), end="")
-    return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv import __version__
-from poorenv.cli import commands, deploycmds, packcmds
+from poorenv.cli import commands, deploycmds, envcmds, packcmds
 from poorenv.cli.output import error
 from poorenv.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK, ConfigError, PoorenvError
 
@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, metavar="FILE",
         help="also save the plan, with a fingerprint of its inputs, for `poorenv apply FILE`",
     )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_plan)
 
     p = sub.add_parser(
@@ -144,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         "--in-place", action="store_true",
         help="with [deploy]: change the current generation in place (not atomic)",
     )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_sync)
 
     p = sub.add_parser(
@@ -220,6 +222,7 @@ def _parser() -> argparse.ArgumentParser:
         "--verify", action="store_true",
         help="also compare every installed file with its RECORD hash (bytecode included)",
     )  # fmt: skip
+    _python_option(p)
     p.set_defaults(func=commands.cmd_check)
 
     p = sub.add_parser(
@@ -230,18 +233,19 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", parents=[common], help="print the project, its env, base and lock")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=commands.cmd_info)
+    p.set_defaults(func=envcmds.cmd_info)
 
     p = sub.add_parser("cache-key", parents=[common], help="print a key for CI caches of the env")
-    p.set_defaults(func=commands.cmd_cache_key)
+    _python_option(p)
+    p.set_defaults(func=envcmds.cmd_cache_key)
 
     p = sub.add_parser("run", parents=[common], help="run a command with the env's bin on PATH")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]")
-    p.set_defaults(func=commands.cmd_run)
+    p.set_defaults(func=envcmds.cmd_run)
 
     p = sub.add_parser("activate", parents=[common], help="print shell code to eval")
     p.add_argument("--shell", choices=("bash", "zsh", "fish", "csh"), default=None)
-    p.set_defaults(func=commands.cmd_activate)
+    p.set_defaults(func=envcmds.cmd_activate)
 
     p = sub.add_parser("remove", parents=[common], help="delete the env (only one poorenv made)")
     p.set_defaults(func=commands.cmd_remove)
@@ -281,7 +285,19 @@ def _describe(command: argparse.ArgumentParser, sub: Any, name: str) -> None:
     command.formatter_class = argparse.RawDescriptionHelpFormatter
 
 
+def _python_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--python", metavar="X.Y", default=None,
+        help="the env's Python instead of [env] python, e.g. in a CI matrix over [lock]"
+        " pythons (the lock stays fresh)",
+    )  # fmt: skip
+
+
 def _upgrade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--resolver", choices=("pip-tools", "uv"), default=None,
+        help="what resolves the lock (default: [env] resolver, else pip-tools)",
+    )  # fmt: skip
     p.add_argument("--upgrade", "-U", action="store_true", help="resolve every pin anew")
     p.add_argument(
         "--upgrade-package", "-P", action="append", default=[], metavar="NAME",

@@ -49,7 +49,31 @@ def print_json(command: str, payload: dict[str, Any]) -> None:
 
 
 def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
-    """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes."""
+    """`+ name 1.0`, `- name 1.0`, `~ name 1.0 -> 2.0` for each package the new lock changes
+    in the env's resolution, then in each other Python's, prefixed by its X.Y (`3.9: + name`),
+    or `3.9, 3.13: the same changes`."""
+    from poorenv.lock.lockfile import Lock, Resolution
+
+    before = {r.key(): r for r in old.resolutions} if old is not None else {}
+    if old is not None and len(before) > 1:  # compare like with like: the same Python's
+        was = before.get(Resolution(new.interpreter, new.packages).key())
+        old = Lock(old.input_hash, was.interpreter, was.packages) if was else None
+    own = _change_lines(old, new)
+    lines, same = list(own), []
+    for other in new.others:
+        was = before.get(other.key())
+        prev = Lock(new.input_hash, was.interpreter, was.packages) if was else None
+        changes = _change_lines(prev, Lock(new.input_hash, other.interpreter, other.packages))
+        if changes == own:
+            same.append(other.interpreter.python)
+        else:
+            lines += [f"{other.interpreter.python}: {line}" for line in changes]
+    if same and own:
+        lines.append(f"{', '.join(same)}: the same changes")
+    return lines
+
+
+def _change_lines(old: Lock | None, new: Lock) -> list[str]:
     from poorenv.lock.lockfile import lock_changes
 
     lines = []
@@ -67,7 +91,12 @@ def lock_change_lines(old: Lock | None, new: Lock) -> list[str]:
 def report_lock(args: argparse.Namespace, path: Path, old: Lock | None, new: Lock) -> None:
     for line in lock_change_lines(old, new):
         say(args, line)
-    say(args, f"wrote {path} ({len(new.packages)} packages)")
+    counts = [f"{len(new.packages)} packages"]
+    if new.others:  # a lock for several Pythons: the env's first
+        counts = [f"{new.interpreter.python}: {len(new.packages)}"]
+        counts += [f"{r.interpreter.python}: {len(r.packages)}" for r in new.others]
+        counts[0] += " packages"
+    say(args, f"wrote {path} ({', '.join(counts)})")
 
 
 class CliReporter(Reporter):

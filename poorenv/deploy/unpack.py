@@ -141,10 +141,10 @@ def _project(
         raise ArchiveError(f"{archive}: its {name}: invalid TOML: {exc}") from None
     if lock.content_hash != manifest.lock:
         raise ArchiveError(f"{archive}: its {name} is not the lock the env was packed with")
-    mismatch = lock.interpreter.mismatch(project.base)
-    if mismatch:
-        raise ArchiveError(f"{archive}: its {name}: {mismatch}")
-    return project, lock
+    chosen = lock.select(project.base)  # a lock for several Pythons: the base's resolution
+    if chosen is None:
+        raise ArchiveError(f"{archive}: its {name}: {lock.interpreter.mismatch(project.base)}")
+    return project, chosen
 
 
 def _install(

@@ -21,7 +21,7 @@ from poorenv.errors import InterpreterError, PoorenvError
 
 PROBE = Path(__file__).parent.parent / "_data" / "probe.py"
 PLACEHOLDER = "@POORENV_PREFIX@"
-PROBE_FORMAT = 2  # bump when probe.py's output changes, to ignore old cache entries
+PROBE_FORMAT = 3  # bump when probe.py's output changes, to ignore old cache entries
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class Interpreter:
     libdir: str = ""
     origin_rpath: bool = False
     free_threaded: bool = False
+    markers: dict[str, str] = field(default_factory=dict)  # the PEP 508 marker environment
 
     @property
     def xy(self) -> str:
@@ -85,6 +86,27 @@ class Interpreter:
         """The scheme paths (purelib, scripts, ...) this interpreter uses when its prefix is env."""
         return {
             key: value.replace(PLACEHOLDER, str(env)) for key, value in self.prefix_paths.items()
+        }
+
+    def marker_environment(self) -> dict[str, str]:
+        """The PEP 508 marker environment: the probe's; for recorded facts without it, what
+        the version and platform tell."""
+        if self.markers:
+            return dict(self.markers)
+        system, _, machine = self.platform.partition("-")
+        machine = machine.rpartition("-")[2] or machine
+        names = {"macosx": ("darwin", "Darwin"), "win": ("win32", "Windows")}
+        sys_platform, platform_system = names.get(system, (system, system.capitalize()))
+        return {
+            "implementation_name": self.implementation,
+            "implementation_version": self.version,
+            "os_name": "nt" if sys_platform == "win32" else "posix",
+            "platform_machine": machine,
+            "platform_python_implementation": "CPython",
+            "platform_system": platform_system,
+            "python_full_version": self.version,
+            "python_version": self.xy,
+            "sys_platform": sys_platform,
         }
 
     def describe(self) -> str:
@@ -231,6 +253,7 @@ def _from_probe(data: dict[str, Any]) -> Interpreter:
         libdir=data["libdir"],
         origin_rpath=data["origin_rpath"],
         free_threaded=data["free_threaded"],
+        markers={str(k): str(v) for k, v in (data.get("markers") or {}).items()},
     )
 
 

@@ -49,6 +49,9 @@ def input_hash(config: Config) -> str:
             "no-index": index.no_index,
         },
     }
+    if config.lock_pythons:  # one lock for several X.Y: which of them the env uses is no input
+        del inputs["python"]
+        inputs["pythons"] = sorted(config.lock_pythons, key=lambda xy: int(xy.split(".")[1]))
     project = read_project(config)
     if project is not None:  # only then: locks of projects without one keep their hash
         inputs["project"] = {
@@ -63,6 +66,14 @@ def input_hash(config: Config) -> str:
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
+def missing_python(lock: Lock, base: Interpreter) -> str:
+    """ "it holds cpython 3.11, 3.12; the env's base is cpython 3.10 (cpython-310-...)" """
+    held = ", ".join(
+        f"{r.interpreter.implementation} {r.interpreter.python}" for r in lock.resolutions
+    )
+    return f"it holds {held}; the env's base is {base.implementation} {base.xy} ({base.abi})"
+
+
 def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | None:
     """Why `lock` cannot be used as it is for `config` on `base`; None when it can."""
     if lock is None:
@@ -70,8 +81,10 @@ def stale_reason(lock: Lock | None, config: Config, base: Interpreter) -> str | 
 
         read_project(config)  # a project that cannot be locked says why now, not at sync
         return f"{LOCK_NAME} is missing"
+    if len(lock.resolutions) > 1 and lock.select(base) is None:
+        return f"{LOCK_NAME} has no resolution for the env's Python: {missing_python(lock, base)}"
     mismatch = lock.interpreter.mismatch(base)
-    if mismatch:
+    if mismatch and len(lock.resolutions) == 1:
         return f"{LOCK_NAME} is for another interpreter: {mismatch}"
     mismatch = project_mismatch(lock, config)
     if mismatch:

@@ -1,6 +1,7 @@
 """poorenv.lock: its typed form, reading it by its grammar, and writing it.
 
-The lock is TOML with keys in a stable order. It records the interpreter it was resolved for,
+The lock is TOML with keys in a stable order. It records the interpreter it was resolved for
+(format 1), or one resolution per interpreter of `[lock] pythons` (format 2: `[[resolution]]`),
 a hash of the inputs it was made from, and per package the version and the sha256 of every
 acceptable artifact. Resolving is in `resolver.py`, what a lock is made from and when it is
 stale in `inputs.py`; this module never starts a process.
@@ -20,104 +21,66 @@ from typing import TYPE_CHECKING, Any
 from poorenv import __version__
 from poorenv._fs import atomic_write, read_regular
 from poorenv.errors import LockError, os_hint
-from poorenv.lock.grammar import (
-    FieldError,
-    hash_problem,
-    interpreter_problem,
-    markers_problem,
-    name_problem,
-    require,
-    sha256_problem,
-    shown,
-    text_problem,
-    version_problem,
-)
+from poorenv.lock.grammar import FieldError, name_problem, sha256_problem, shown, text_problem
 from poorenv.lock.localproject import LockedProject
+from poorenv.lock.pins import INTERPRETER_FIELDS, LockedPackage, LockInterpreter, Resolution
 
 if TYPE_CHECKING:
     from poorenv.config import Config
     from poorenv.discover.interpreter import Interpreter
 
+__all__ = [  # the pins' types are pins.py's, named here too
+    "INTERPRETER_FIELDS", "LOCK_NAME", "LOCK_VERSION", "Lock", "LockInterpreter", "LockedPackage",
+    "Resolution", "lock_changes", "lock_path", "parse_lock", "read_lock", "refuse_link",
+    "require_lock", "write_lock",
+]  # fmt: skip
+
 LOCK_NAME = "poorenv.lock"
-LOCK_VERSION = 1
-INTERPRETER_FIELDS = ("implementation", "python", "version", "abi", "platform")
+LOCK_VERSION = 2  # the newest format read: 1 holds one resolution, 2 several (`[[resolution]]`)
 _KEYS = (
     "version", "created-by", "input-hash", "content-hash", "interpreter", "project", "package",
 )  # fmt: skip
+_KEYS_2 = ("version", "created-by", "input-hash", "content-hash", "project", "resolution")
+_RESOLUTION_KEYS = ("interpreter", "package")
 _PROJECT_KEYS = ("name", "path", "editable", "build")
 _PACKAGE_KEYS = ("name", "version", "markers", "hashes")
 
 
 @dataclass(frozen=True)
-class LockedPackage:
-    """One pin. Every field obeys its grammar (grammar.py), checked when the pin is made: a
-    value that does not raises grammar.FieldError naming the field."""
-
-    name: str  # normalised
-    version: str  # normalised
-    hashes: tuple[str, ...]  # "sha256:<hex>" (or sha384, sha512), sorted
-    markers: str | None = None  # normalised
-
-    def __post_init__(self) -> None:
-        require("name", name_problem(self.name))
-        require("version", version_problem(self.version))
-        if self.markers is not None:
-            require("markers", markers_problem(self.markers))
-        require("hashes", None if self.hashes else "empty")
-        for value in self.hashes:
-            require("hashes", hash_problem(value))
-        if len(set(self.hashes)) != len(self.hashes):
-            require("hashes", "a hash is listed twice")
-
-    def requirement(self) -> str:
-        """One hash-pinned line that `pip install --require-hashes -r` accepts, made of the
-        checked fields alone: it holds no line break, option or comment."""
-        head = f"{self.name}=={self.version}"
-        if self.markers:
-            head += f" ; {self.markers}"
-        return " \\\n    ".join([head, *(f"--hash={h}" for h in self.hashes)])
-
-    @property
-    def digest(self) -> str:
-        """A short fingerprint of the artifacts this pin accepts."""
-        return hashlib.sha256("\n".join(self.hashes).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class LockInterpreter:
-    """The interpreter a lock was resolved for; each fact checked by its pattern when made."""
-
-    implementation: str  # "cpython"
-    python: str  # "3.12"
-    version: str  # "3.12.1": informative only
-    abi: str  # Interpreter.abi
-    platform: str
-
-    def __post_init__(self) -> None:
-        for field in INTERPRETER_FIELDS:
-            require(field, interpreter_problem(field, getattr(self, field)))
-
-    @classmethod
-    def of(cls, base: Interpreter) -> LockInterpreter:
-        return cls(base.implementation, base.xy, base.version, base.abi, base.platform)
-
-    def mismatch(self, base: Interpreter) -> str | None:
-        if (self.implementation, self.python, self.abi) != (base.implementation, base.xy, base.abi):
-            return (
-                f"it was resolved for {self.implementation} {self.python} ({self.abi}),"
-                f" the env's base is {base.implementation} {base.xy} ({base.abi})"
-            )
-        return None
-
-
-@dataclass(frozen=True)
 class Lock:
+    """A lock, about one of its resolutions (`interpreter`, `packages`): the one `select`
+    chose for an env; `others` holds the rest of a lock for several Pythons (`[lock] pythons`).
+    The file and the content hash do not depend on which one the value is about."""
+
     input_hash: str
     interpreter: LockInterpreter
     packages: tuple[LockedPackage, ...]
     created_by: str = f"poorenv {__version__}"
-    version: int = LOCK_VERSION
+    version: int = 1  # the format version read (to_toml writes `format_version`)
     project: LockedProject | None = None  # `[requirements] project`: see lock/localproject.py
+    others: tuple[Resolution, ...] = ()  # the other interpreters' resolutions
+
+    @property
+    def resolutions(self) -> tuple[Resolution, ...]:
+        """Every resolution the lock holds, in the file's order (implementation, X.Y, ABI)."""
+        every = (Resolution(self.interpreter, self.packages), *self.others)
+        return tuple(sorted(every, key=Resolution.key))
+
+    @property
+    def format_version(self) -> int:
+        return 2 if self.others else 1
+
+    def select(self, base: Interpreter) -> Lock | None:
+        """This lock about the resolution for `base`'s implementation, X.Y and ABI (the others
+        kept in `others`); None when it holds none for `base`."""
+        every = self.resolutions
+        for chosen in every:
+            if chosen.interpreter.mismatch(base) is None:
+                rest = tuple(r for r in every if r is not chosen)
+                return dataclasses.replace(
+                    self, interpreter=chosen.interpreter, packages=chosen.packages, others=rest
+                )
+        return None
 
     def package(self, name: str) -> LockedPackage | None:
         for package in self.packages:
@@ -128,11 +91,17 @@ class Lock:
     @property
     def content_hash(self) -> str:
         """sha256 over everything but the header: a truncated or hand-edited lock fails it."""
-        body = {
+        body: dict[str, Any] = {
             "input-hash": self.input_hash,
             "interpreter": dataclasses.astuple(self.interpreter),
             "packages": [dataclasses.astuple(p) for p in self.packages],
         }
+        if self.others:  # every resolution, in the file's order: not only the chosen one
+            del body["interpreter"], body["packages"]
+            body["resolutions"] = [
+                [dataclasses.astuple(r.interpreter), [dataclasses.astuple(p) for p in r.packages]]
+                for r in self.resolutions
+            ]
         if self.project is not None:  # only then: locks without one keep their hash
             body["project"] = dataclasses.astuple(self.project)
         blob = json.dumps(body, sort_keys=True, separators=(",", ":"))
@@ -156,26 +125,33 @@ class Lock:
         import tomli_w
 
         data: dict[str, Any] = {
-            "version": self.version,
+            "version": self.format_version,
             "created-by": self.created_by,
             "input-hash": self.input_hash,
             "content-hash": self.content_hash,
-            "interpreter": {
-                "implementation": self.interpreter.implementation,
-                "python": self.interpreter.python,
-                "version": self.interpreter.version,
-                "abi": self.interpreter.abi,
-                "platform": self.interpreter.platform,
-            },
         }
+        own = _resolution_table(Resolution(self.interpreter, self.packages))
+        if not self.others:
+            data["interpreter"] = own["interpreter"]
         if self.project is not None:
             data["project"] = dataclasses.asdict(self.project)
-        data["package"] = [_package_table(p) for p in self.packages]
+        if self.others:
+            data["resolution"] = [_resolution_table(r) for r in self.resolutions]
+        else:
+            data["package"] = own["package"]
         header = (
             "# This file is made by `poorenv lock`; do not edit it by hand.\n"
             "#:schema https://poorenv.example.invalid/schemas/poorenv-lock.schema.json\n"
         )
         return header + tomli_w.dumps(data, multiline_strings=False)
+
+
+def _resolution_table(resolution: Resolution) -> dict[str, Any]:
+    interpreter = resolution.interpreter
+    return {
+        "interpreter": {field: getattr(interpreter, field) for field in INTERPRETER_FIELDS},
+        "package": [_package_table(p) for p in resolution.packages],
+    }
 
 
 def _package_table(package: LockedPackage) -> dict[str, Any]:
@@ -257,30 +233,16 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
     created_by = _field(data, "created-by", text_problem, bad)
     input_hash = _field(data, "input-hash", sha256_problem, bad)
     content_hash = _field(data, "content-hash", sha256_problem, bad)
-    interp = data.get("interpreter")
-    if not isinstance(interp, Mapping):
-        raise bad("[interpreter]", "missing")
-    for key in INTERPRETER_FIELDS:
-        if not isinstance(interp.get(key), str):
-            raise bad(f"[interpreter] {key}", "missing or not a string")
-    _only_known(interp, INTERPRETER_FIELDS, "[interpreter] ", bad)
-    try:
-        interpreter = LockInterpreter(*(interp[key] for key in INTERPRETER_FIELDS))
-    except FieldError as exc:
-        raise bad(f"[interpreter] {exc.field}", exc.problem) from None
-    raw = data.get("package")
-    if not isinstance(raw, list):
-        raise bad("package", "missing or not an array of tables")
-    packages: list[LockedPackage] = []
-    for i, table in enumerate(raw):
-        package = _package(table, f"package[{i}]", bad)
-        twin = next((j for j, p in enumerate(packages) if p.name == package.name), None)
-        if twin is not None:
-            raise bad(f"package[{i}] ({package.name}) name", f"listed twice (package[{twin}])")
-        packages.append(package)
-    _only_known(data, _KEYS, "", bad)
+    if version == 1:
+        first = _resolution(data, "", bad)
+        _only_known(data, _KEYS, "", bad)
+        others: tuple[Resolution, ...] = ()
+    else:
+        first, *rest = _resolutions(data.get("resolution"), bad)
+        _only_known(data, _KEYS_2, "", bad)
+        others = tuple(rest)
     project = None if data.get("project") is None else _project(data["project"], bad)
-    lock = Lock(input_hash, interpreter, tuple(packages), created_by, version, project)
+    lock = Lock(input_hash, first.interpreter, first.packages, created_by, version, project, others)
     if content_hash != lock.content_hash:
         raise LockError(
             f"{path}: content-hash does not match the lock's contents:"
@@ -291,6 +253,52 @@ def parse_lock(data: Mapping[str, Any], path: Path) -> Lock:
 
 
 _Bad = Callable[[str, str], LockError]
+
+
+def _resolutions(raw: object, bad: _Bad) -> list[Resolution]:
+    """Format 2's `[[resolution]]` tables, one per interpreter."""
+    if not isinstance(raw, list) or not raw:
+        raise bad("resolution", "missing or not an array of tables")
+    found: list[Resolution] = []
+    for i, table in enumerate(raw):
+        where = f"resolution[{i}] "
+        if not isinstance(table, Mapping):
+            raise bad(where.strip(), "expected a table")
+        resolution = _resolution(table, where, bad)
+        _only_known(table, _RESOLUTION_KEYS, where, bad)
+        twin = next((j for j, r in enumerate(found) if r.key() == resolution.key()), None)
+        if twin is not None:
+            raise bad(f"{where}[interpreter]", f"the same as resolution[{twin}]'s")
+        found.append(resolution)
+    return found
+
+
+def _resolution(data: Mapping[str, Any], where: str, bad: _Bad) -> Resolution:
+    """`[interpreter]` and `[[package]]` (at the top of a format 1 lock, or in a resolution)."""
+    interp = data.get("interpreter")
+    if not isinstance(interp, Mapping):
+        raise bad(f"{where}[interpreter]", "missing")
+    for key in INTERPRETER_FIELDS:
+        if not isinstance(interp.get(key), str):
+            raise bad(f"{where}[interpreter] {key}", "missing or not a string")
+    _only_known(interp, INTERPRETER_FIELDS, f"{where}[interpreter] ", bad)
+    try:
+        interpreter = LockInterpreter(*(interp[key] for key in INTERPRETER_FIELDS))
+    except FieldError as exc:
+        raise bad(f"{where}[interpreter] {exc.field}", exc.problem) from None
+    raw = data.get("package")
+    if not isinstance(raw, list):
+        raise bad(f"{where}package", "missing or not an array of tables")
+    packages: list[LockedPackage] = []
+    for i, table in enumerate(raw):
+        package = _package(table, f"{where}package[{i}]", bad)
+        twin = next((j for j, p in enumerate(packages) if p.name == package.name), None)
+        if twin is not None:
+            raise bad(
+                f"{where}package[{i}] ({package.name}) name", f"listed twice (package[{twin}])"
+            )
+        packages.append(package)
+    return Resolution(interpreter, tuple(packages))
 
 
 def _package(table: object, where: str, bad: _Bad) -> LockedPackage:

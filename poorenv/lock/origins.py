@@ -46,6 +46,22 @@ class Origins:
     def lines(self, constraint: bool = False) -> list[str]:
         return [line for line, _ in (self.constraints if constraint else self.requirements)]
 
+    def naming(self, names: Iterable[str]) -> list[str]:
+        """Where the requirements (and constraints) on each of `names` were written."""
+        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.utils import canonicalize_name
+
+        wanted = {canonicalize_name(name) for name in names}
+        found: list[str] = []
+        for line, origin in (*self.requirements, *self.constraints):
+            try:
+                name = canonicalize_name(Requirement(line).name)
+            except InvalidRequirement:
+                continue
+            if name in wanted and origin not in found:
+                found.append(origin)
+        return found
+
     def rewrite(self, text: str, source: Path, constraints: Path | None = None) -> str:
         """`text` (pip-compile's words) with each mention of `source`'s or `constraints`'
         lines replaced by their origin, and any other mention of the files by what they are."""

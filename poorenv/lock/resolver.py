@@ -1,4 +1,5 @@
-"""Resolving poorenv.toml into a Lock with pip-tools, inside an interpreter of the env's version.
+"""Resolving poorenv.toml into a Lock with pip-tools (inside an interpreter of the env's
+version) or uv (`uvresolve.py`), for the env's X.Y and each other of `[lock] pythons`.
 
 pip-tools evaluates environment markers for the interpreter it runs in, so it must run in one
 of the env's X.Y and ABI: poorenv's own interpreter when that is the base itself, otherwise a
@@ -26,10 +27,11 @@ from poorenv.errors import LockError
 from poorenv.index import index_environ
 from poorenv.lock.grammar import FieldError, shown
 from poorenv.lock.inputs import input_hash
-from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter
+from poorenv.lock.lockfile import LOCK_NAME, Lock, LockedPackage, LockInterpreter, Resolution
 from poorenv.lock.origins import Origins, check_upgrade_names
 from poorenv.lock.pyproject import add_project
 from poorenv.lock.reqfile import logical_lines, read_inputs, requirement, split_options
+from poorenv.lock.uvresolve import uv_binary, uv_command, uv_problem
 
 if TYPE_CHECKING:
     from poorenv.config import Config
@@ -48,13 +50,18 @@ def resolve(
     upgrade: bool = False,
     upgrade_packages: tuple[str, ...] = (),
 ) -> Lock:
-    """Resolve `[requirements]` plus the seed tools for `base`; keep `previous` pins if asked.
+    """Resolve `[requirements]` plus the seed tools for `base`, and for an interpreter of each
+    other X.Y of `[lock] pythons`; keep `previous` pins if asked. `[env] resolver` says which
+    resolver runs: pip-compile inside an interpreter of that version, or `uv pip compile
+    --python` with that interpreter.
 
     The requirements and constraints files are read and checked first (reqfile.py): a line
-    poorenv cannot lock is refused before anything runs, and pip-compile is given the checked
+    poorenv cannot lock is refused before anything runs, and the resolver is given the checked
     requirements, never the files themselves.
     """
-    # Hashed before the files are read for pip-compile: one edited meanwhile leaves the lock
+    from poorenv.lock.pythons import lock_interpreters
+
+    # Hashed before the files are read for the resolver: one edited meanwhile leaves the lock
     # stale, never fresh.
     hashed = input_hash(config)
     files = read_inputs(config.file, config.requirement_files, config.constraint_files)
@@ -65,19 +72,41 @@ def resolve(
     origins.add_setting(config.file, "[env] seed", config.seed)
     origins.add_files(files)
     project = add_project(config, base, origins)  # [requirements] project: lock/pyproject.py
-    inputs, constraints = origins.lines(), origins.lines(constraint=True)
     if upgrade_packages:
-        locked = [p.name for p in previous.packages] if previous is not None else []
-        check_upgrade_names(upgrade_packages, inputs, locked, config.file)
-    try:
-        interpreter = LockInterpreter.of(base)
-    except FieldError as exc:
-        raise LockError(
-            f"{base.describe()}: its {exc.field} cannot be written in {LOCK_NAME}: {exc.problem}"
-        ) from None
+        held = previous.resolutions if previous is not None else ()
+        locked = [p.name for r in held for p in r.packages]
+        check_upgrade_names(upgrade_packages, origins.lines(), locked, config.file)
+    uv = uv_binary() if config.resolver == "uv" and origins.lines() else None
+    resolutions: list[Resolution] = []
+    for target in lock_interpreters(config, base):
+        try:
+            interpreter = LockInterpreter.of(target)
+        except FieldError as exc:
+            raise LockError(
+                f"{target.describe()}: its {exc.field} cannot be written in {LOCK_NAME}:"
+                f" {exc.problem}"
+            ) from None
+        kept = None if previous is None or upgrade else previous.select(target)
+        packages = _compile(config, target, origins, kept, upgrade, upgrade_packages, uv)
+        resolutions.append(Resolution(interpreter, tuple(packages)))
+    first, *others = resolutions  # the env's own first
+    return Lock(hashed, first.interpreter, first.packages, project=project, others=tuple(others))
+
+
+def _compile(
+    config: Config,
+    target: Interpreter,
+    origins: Origins,
+    kept: Lock | None,
+    upgrade: bool,
+    upgrade_packages: tuple[str, ...],
+    uv: str | None,
+) -> list[LockedPackage]:
+    """One resolution, for `target`: pip-compile run in an interpreter of its version, or uv
+    (`uv` is its binary) given it with --python."""
+    inputs, constraints = origins.lines(), origins.lines(constraint=True)
     if not inputs:
-        return Lock(hashed, interpreter, (), project=project)
-    python = resolver_python(base)
+        return []
     with tempfile.TemporaryDirectory(prefix="poorenv-lock-") as tmp:
         source = Path(tmp, "requirements.in")
         if constraints:
@@ -85,38 +114,44 @@ def resolve(
             inputs.append(f"-c {CONSTRAINTS}")
         source.write_text("\n".join(inputs) + "\n", encoding="utf-8")
         output = Path(tmp, "requirements.txt")
-        if previous is not None and not upgrade and not previous.interpreter.mismatch(base):
-            output.write_text(previous.to_requirements(), encoding="utf-8")  # pins to keep
-        cmd = [
-            str(python), "-m", "piptools", "compile", "--quiet", "--generate-hashes",
-            "--allow-unsafe", "--no-header", "--no-annotate", "--strip-extras",
-            "--no-emit-index-url", "--no-emit-trusted-host", "--no-emit-find-links",
-            "--no-emit-options",
-            "--output-file", str(output),
-        ]  # fmt: skip
-        if upgrade:
-            cmd.append("--upgrade")
-        for name in upgrade_packages:
-            cmd += ["--upgrade-package", name]
-        cmd.append(str(source))
-        # [index] reaches pip-compile (which reads pip's options) by its environment: no
-        # credential in its argv.
+        if kept is not None:
+            output.write_text(kept.to_requirements(), encoding="utf-8")  # pins to keep
+        # [index] reaches the resolver by its environment: no credential in its argv.
         environ = paths.clean_environ(
             PIP_REQUIRE_VIRTUALENV="0",
             CUSTOM_COMPILE_COMMAND="poorenv lock",
             **index_environ(config.index, config.project_dir),
         )
+        if uv is None:
+            cmd = [
+                str(resolver_python(target)), "-m", "piptools", "compile", "--quiet",
+                "--generate-hashes", "--allow-unsafe", "--no-header", "--no-annotate",
+                "--strip-extras", "--no-emit-index-url", "--no-emit-trusted-host",
+                "--no-emit-find-links", "--no-emit-options",
+            ]  # fmt: skip
+        else:
+            cmd = uv_command(uv, target, environ)
+        cmd += ["--output-file", str(output)]
+        if upgrade:
+            cmd.append("--upgrade")
+        for name in upgrade_packages:
+            cmd += ["--upgrade-package", name]
+        cmd.append(str(source))
+        what = "uv pip compile" if uv else "pip-compile"
         try:
-            run(cmd, what="pip-compile", env=environ, cwd=config.project_dir)
-        except ToolError as exc:
-            raise LockError(
-                f"resolving {config.file.name} for {base.implementation} {base.xy} failed: "
-                + origins.rewrite(exc.detail, source, Path(tmp, CONSTRAINTS)),
-                hint="check the requirements and the index settings; --debug shows pip's output",
-                details=exc.details,
-            ) from None
-        packages = parse_requirements(output.read_text(encoding="utf-8"))
-    return Lock(hashed, interpreter, tuple(packages), project=project)
+            result = run(cmd, what=what, env=environ, cwd=config.project_dir, check=uv is None)
+        except ToolError as exc:  # pip-compile's
+            said, details, tool = exc.detail, exc.details, "pip's"
+        else:
+            if result.returncode == 0:
+                return parse_requirements(output.read_text(encoding="utf-8"), what)
+            said, details, tool = uv_problem(result, origins), (), "uv's"
+        raise LockError(
+            f"resolving {config.file.name} for {target.implementation} {target.xy} failed: "
+            + origins.rewrite(said, source, Path(tmp, CONSTRAINTS)),
+            hint=f"check the requirements and the index settings; --debug shows {tool} output",
+            details=details,
+        ) from None
 
 
 def resolver_python(base: Interpreter) -> Path:
@@ -198,7 +233,7 @@ def _read(path: Path) -> str | None:
 # --- pip-compile's output --------------------------------------------------------------------
 
 
-def parse_requirements(text: str) -> list[LockedPackage]:
+def parse_requirements(text: str, what: str = "pip-compile") -> list[LockedPackage]:
     """The pins of a hash-pinned requirements file, as pip-compile writes them (and
     `Lock.to_requirements`). A line that is not one is refused, never skipped."""
     packages: list[LockedPackage] = []
@@ -206,9 +241,7 @@ def parse_requirements(text: str) -> list[LockedPackage]:
         try:
             packages.append(_pin(line))
         except ValueError as exc:
-            raise LockError(
-                f"pip-compile wrote a line poorenv does not read: {number}: {exc}"
-            ) from None
+            raise LockError(f"{what} wrote a line poorenv does not read: {number}: {exc}") from None
     return sorted(packages, key=lambda p: p.name)
 
 

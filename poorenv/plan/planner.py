@@ -65,8 +65,11 @@ def plan(
     """What must happen for the env on disk to match `layout` built on `base`, with `lock`.
 
     With no lock (none yet, or `lock_problem` says why it cannot be used), packages are left
-    as they are. `lock_dir`: the lock's directory, which its project's path is relative to.
+    as they are. `lock_dir`: the lock's directory, which its project's path is relative to. A
+    locked package whose markers do not hold for `base` is not wanted.
     """
+    if lock is not None:
+        lock = applicable(lock, base)
     actions: list[Action] = []
     fresh = False
     if not env.exists:
@@ -130,6 +133,20 @@ def plan(
             reason = UNFINISHED_REASON  # what it was changing is gone from the lock too
         actions.append(WriteState(reason, wanted))
     return Plan(env=layout.env, base=base, actions=tuple(actions), lock_problem=lock_problem)
+
+
+def applicable(lock: Lock, base: Interpreter) -> Lock:
+    """`lock` with only the packages whose markers hold for `base`'s marker environment (pip
+    skips the others: they are neither installed nor missing)."""
+    if not any(p.markers for p in lock.packages):
+        return lock
+    from packaging.markers import Marker
+
+    environment = base.marker_environment()
+    kept = tuple(
+        p for p in lock.packages if not p.markers or Marker(p.markers).evaluate(environment)
+    )
+    return dataclasses.replace(lock, packages=kept)
 
 
 def package_actions(

@@ -247,6 +247,7 @@ def apply_plan_file(
         lock = _carried_lock(project, path, saved) or read_lock(project.lock_path)
         if lock is None:
             raise PlanFileError(f"{path}: the plan has no lock to install (poorenv.lock missing)")
+        lock = lock.select(project.base) or lock  # the resolution for the env's Python
         if str(data.get("env")) != str(project.env):
             raise PlanFileError(f"{path}: env: the plan is for {data.get('env')!r}")
         check_actions(path, project.env, data["actions"], lock)

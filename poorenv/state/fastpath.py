@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import os
 import stat as statmod
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
 
 from poorenv.discover import places
 from poorenv.paths import (
@@ -36,8 +34,11 @@ from poorenv.paths import (
     loads_toml,
 )
 
+TYPE_CHECKING = False  # typing, collections.abc, json, re: none is imported on the no-op path
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from pathlib import Path
+    from typing import Any
 
 STAMP_FORMAT = 4  # 3: the config text is kept redacted; 4: the env's identity
 ANSWERS = {"sync": "in sync, nothing to do", "check": "in sync"}  # what a no-op prints
@@ -139,7 +140,7 @@ def matches(
 ) -> bool:
     """True when `stamp` proves the env is still exactly as the last complete sync left it:
     the env directory `env` (or without it, the one the stamp names) is the one stamped."""
-    if not isinstance(stamp, Mapping) or stamp.get("format") != STAMP_FORMAT:
+    if not isinstance(stamp, dict) or stamp.get("format") != STAMP_FORMAT:
         return False
     recorded = stamp.get("env")
     if not isinstance(recorded, list) or not recorded or not isinstance(recorded[0], str):
@@ -151,7 +152,7 @@ def matches(
     if stamp.get("request") != request or stamp.get("discovery") != discovery_dirs(request):
         return False
     stats = stamp.get("stats")
-    if not isinstance(stats, Mapping) or not stats:
+    if not isinstance(stats, dict) or not stats:
         return False
     return all(stat_of(path) == value for path, value in stats.items())
 
@@ -171,7 +172,7 @@ def quick_check(start: str, for_sync: bool = False) -> str | None:
     try:
         with open(config, "rb") as handle:
             text = handle.read().decode("utf-8")
-        if "path" in text:  # perhaps [env] path: read the TOML
+        if _may_set_path(text):  # perhaps [env] path: read the TOML
             env_table = _env_table(text)
             where = env_table.get("path") or DEFAULT_ENV_PATH
             if not isinstance(where, str):
@@ -195,6 +196,23 @@ def quick_check(start: str, for_sync: bool = False) -> str | None:
     if not isinstance(request, str):
         return None
     return env if matches(stamp, request, text, env) else None
+
+
+def _may_set_path(text: str) -> bool:
+    """False only when poorenv.toml's text cannot set `[env] path`: no `path` followed by `=`
+    (past a closing quote: `"path" =`, `{ path = ...}`, `env.path =`) and no escape that could
+    spell it. A `path` inside a value (a directory called wt-fastpath) needs no TOML parser."""
+    if "\\" in text:
+        return True
+    at = text.find("path")
+    while at >= 0:
+        at += 4
+        while at < len(text) and text[at] in " \t\"'":
+            at += 1
+        if text.startswith("=", at):
+            return True
+        at = text.find("path", at)
+    return False
 
 
 def _env_table(text: str) -> dict[str, Any]:
