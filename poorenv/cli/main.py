@@ -187,7 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         "unpack", parents=[common],
         help="install an archive `pack` wrote here: checked, repaired, verified, no downloads",
     )  # fmt: skip
-    p.add_argument("archive", metavar="FILE")
+    p.add_argument("archive", metavar="FILE", help="an archive `poorenv pack` wrote")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=packcmds.cmd_unpack)
 
