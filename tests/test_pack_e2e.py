@@ -182,13 +182,19 @@ def test_unpack_with_deploy_installs_a_new_generation_each_time(tmp_path: Path) 
     one = offline_project(tmp_path / "one")
     config = one / "poorenv.toml"
     config.write_text(
-        config.read_text() + '[deploy]\nkeep = 2\nsmoke = ["python", "-c", "import alpha"]\n'
+        config.read_text() + '[deploy]\nkeep = 2\nsmoke = ["python", "smoke.py"]\n'
         'reload = ["touch", "reloaded"]\n'
     )
+    (one / "smoke.py").write_text("import alpha, beta, gamma\n")
     ok(run(one, "deploy"))
     ok(run(one, "pack", "-o", str(tmp_path / "env.tar.gz")))
     two = tmp_path / "second" / "two"
     two.mkdir(parents=True)
+    failed = unreachable(two, tmp_path / "empty-cache", tmp_path / "env.tar.gz")
+    assert failed.returncode == 2, failed.stdout + failed.stderr  # no smoke.py here: refused
+    assert "the smoke test failed in the new generation" in failed.stderr
+    assert list(two.iterdir()) == []  # the new generation, its directory, the toml and lock
+    (two / "smoke.py").write_text("import alpha, beta, gamma\n")
     numbers = []
     for _ in range(3):
         unpacked = unreachable(two, tmp_path / "empty-cache", tmp_path / "env.tar.gz")

@@ -199,6 +199,7 @@ def _install(
             from poorenv.deploy.deployer import _discard
 
             _discard(gens, path)
+            gens.remove_if_empty()
         raise
 
 
