@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, BinaryIO
 
 TMP_SUFFIX = ".poorenv-tmp"
 
@@ -40,6 +42,36 @@ def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> None
     finally:
         with contextlib.suppress(OSError):  # gone, or never made (a read-only directory)
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_stream(path: Path) -> Iterator[BinaryIO]:
+    """A file object whose bytes replace `path` atomically when the block ends without an
+    error (flushed to disk first); on an error `path` is as it was. For files too big to hold
+    in memory (an archive); same temporary name and clean-up as `atomic_write`."""
+    clean_stale_tmp(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def write_new(path: str, source: IO[bytes], mode: int) -> None:
+    """A new file at `path` (never through a link, never over a file: FileExistsError) with
+    what `source` holds, then `mode`. For a fresh tree nobody reads yet (unpack)."""
+    import shutil
+
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        shutil.copyfileobj(source, handle, 1 << 20)
+    os.chmod(path, mode)
 
 
 def read_regular(path: Path) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from poorenv.ownership import (
     damaged_marker,
@@ -158,6 +158,12 @@ class EnvDir:
         except FileNotFoundError:
             os.makedirs(checked.parent, exist_ok=True)
             atomic_write(checked, text, mode)
+
+    def write_from(self, path: StrPath, source: IO[bytes], mode: int) -> None:
+        """A file at `path` holding what `source` holds (an unpacked archive's member)."""
+        from poorenv._fs import write_new
+
+        self._put(lambda _, dest: write_new(dest, source, mode), "", self.inside(path))
 
     def write_json(self, path: StrPath, data: Mapping[str, Any]) -> None:
         """Write `data` as indented, sorted JSON to the file `path`, atomically."""

@@ -329,6 +329,10 @@ class Project:
             found = pylock.artifacts(self.layout.exe, self.base, lock, self.index_environ())
         return pylock.render(lock, found, self.base)
 
+    def input_files(self) -> list[Path]:
+        """What the lock is made from besides poorenv.toml (see `_input_files`)."""
+        return self._input_files()
+
     def _input_files(self) -> list[Path]:
         """The requirements and constraints files and the files they include, and the
         project's pyproject.toml: editing any of them may make the lock stale, so the no-op

@@ -134,3 +134,33 @@ def test_a_refused_write_names_the_file_not_its_temporary(tmp_path: Path) -> Non
     with pytest.raises(IsADirectoryError) as info:
         _fs.atomic_write(directory / "f", "x")
     assert info.value.filename == str(directory / "f")
+
+
+def test_a_stream_replaces_the_file_only_when_it_ends_well(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "d"
+    tmp_path.mkdir()
+    target = tmp_path / "env.tar.gz"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), _fs.atomic_stream(target) as handle:
+        handle.write(b"half")
+        raise RuntimeError("the archive failed half-way")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["env.tar.gz"]
+    with _fs.atomic_stream(target) as handle:
+        handle.write(b"new")
+    assert target.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == ["env.tar.gz"]
+
+
+def test_write_new_never_replaces_a_file_or_follows_a_link(tmp_path: Path) -> None:
+    import io
+
+    (tmp_path / "there").write_text("mine")
+    (tmp_path / "link").symlink_to(tmp_path / "there")
+    for name in ("there", "link"):
+        with pytest.raises(FileExistsError):
+            _fs.write_new(str(tmp_path / name), io.BytesIO(b"x"), 0o644)
+    assert (tmp_path / "there").read_text() == "mine"
+    _fs.write_new(str(tmp_path / "new"), io.BytesIO(b"data"), 0o755)
+    assert (tmp_path / "new").read_bytes() == b"data"
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o755

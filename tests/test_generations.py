@@ -229,3 +229,18 @@ def test_deploy_smoke_reload_rollback_and_sync_in_place(tmp_path: Path) -> None:
     assert run("sync", "--in-place")[0] == 0
     assert os.readlink(link) == first and installed(project)["alpha"] == "2.0"
     assert run("check") == (0, f"{project / first}: in sync\n")
+
+
+def test_an_empty_generations_directory_is_removed_only_when_empty(tmp_path: Path) -> None:
+    gens = Generations(tmp_path / ".poorenv")
+    path = _generation(gens)
+    gens.remove_if_empty()  # a generation in it: kept
+    assert gens.ours() and path.exists()
+    gens.discard(path)
+    gens.remove_if_empty()
+    assert not gens.root.exists()
+    gens.remove_if_empty()  # none: nothing to do
+    gens.root.mkdir()
+    (gens.root / "theirs").write_text("x")
+    gens.remove_if_empty()  # not poorenv's: untouched
+    assert (gens.root / "theirs").exists()

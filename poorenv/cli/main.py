@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from poorenv import __version__
-from poorenv.cli import commands, deploycmds, envcmds
+from poorenv.cli import commands, deploycmds, envcmds, packcmds
 from poorenv.cli.output import error
 from poorenv.errors import EXIT_DRIFT, EXIT_ERROR, EXIT_OK, ConfigError, PoorenvError
 
@@ -175,6 +175,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=deploycmds.cmd_generations)
 
+    p = sub.add_parser(
+        "pack", parents=[common],
+        help="write the env (the current generation) as one archive for other hosts",
+    )  # fmt: skip
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the archive to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=packcmds.cmd_pack)
+
+    p = sub.add_parser(
+        "unpack", parents=[common],
+        help="install an archive `pack` wrote here: checked, repaired, verified, no downloads",
+    )  # fmt: skip
+    p.add_argument("archive", metavar="FILE", help="an archive `poorenv pack` wrote")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=packcmds.cmd_unpack)
+
     p = sub.add_parser("export", parents=[common], help="print poorenv.lock in another format")
     p.add_argument(
         "--format", choices=("requirements", "pylock", "mod_wsgi", "uwsgi"),
@@ -248,6 +264,8 @@ EXAMPLES = {
     "deploy": "poorenv deploy --locked   # on the server: the committed lock, a new generation",
     "rollback": "poorenv rollback        # the generation before, reloaded",
     "generations": "poorenv generations --json",
+    "pack": "poorenv pack -o app-env.tar.gz   # then on each host: poorenv unpack app-env.tar.gz",
+    "unpack": "poorenv unpack app-env.tar.gz   # in the project directory on another host",
     "export": "poorenv export --format requirements -o requirements.txt",
     "check": "poorenv check || poorenv sync",
     "doctor": "poorenv doctor --json",

@@ -217,6 +217,13 @@ class Generations:
         if os.path.lexists(path):
             EnvDir(path).remove_env()
 
+    def remove_if_empty(self) -> None:
+        """Delete the generations directory when it holds nothing but its marker (a first
+        deploy or unpack that failed)."""
+        if self.ours() and os.listdir(self.root) == [ROOT_MARKER]:
+            os.unlink(self.root / ROOT_MARKER)
+            os.rmdir(self.root)
+
     def prune(self, keep: int) -> list[Generation]:
         """Delete the oldest generations until `keep` remain, never the current one or the
         one it replaced. Returns those deleted."""

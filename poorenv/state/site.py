@@ -226,6 +226,16 @@ class SitePackages:
                         found.append(path)
         return found
 
+    def tree(self) -> list[str]:
+        """Every entry below the site dirs (directories, files and links, links not followed),
+        as absolute paths, sorted: what `pack` ships of them."""
+        found: list[str] = []
+        for top in self.dirs:
+            for directory, dirs, files in os.walk(top):
+                dirs.sort()
+                found += (os.path.join(directory, name) for name in [*dirs, *files])
+        return sorted(found)
+
     def versions(self) -> dict[str, str]:
         """Normalised name -> installed version: what the planner compares with the lock."""
         return {name: dist.version for name, dist in self.distributions.items()}

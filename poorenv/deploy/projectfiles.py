@@ -1,0 +1,84 @@
+"""The project files an archive carries (poorenv.toml, the lock, requirements files): which
+may be written, whether those already here are the archive's, and writing the absent ones."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from poorenv.deploy.archive import ArchiveError, os_name
+
+if TYPE_CHECKING:
+    from poorenv.project import Project
+
+
+def text(archive: Path, files: Mapping[str, bytes], name: str) -> str:
+    try:
+        return files[name].decode("utf-8")
+    except KeyError:
+        raise ArchiveError(f"{archive}: holds no {name}") from None
+    except UnicodeDecodeError:
+        raise ArchiveError(f"{archive}: its {name} is not UTF-8") from None
+
+
+def only_inputs(archive: Path, project: Project, files: Mapping[str, bytes]) -> None:
+    """Refuse project files other than poorenv.toml, the lock, the inputs poorenv.toml names
+    and requirements files they may include (`*.txt`, `*.in`, no part starting with a dot):
+    an archive must not plant anything else in the project directory (a `.git` hook)."""
+    config = project.config
+    root = config.project_dir
+    named = [config.file, project.lock_path, *config.requirement_files, *config.constraint_files]
+    if config.project is not None:
+        named.append(config.project / "pyproject.toml")
+    allowed = {os.path.relpath(p, root).replace(os.sep, "/") for p in named}
+    for name in files:
+        parts = name.split("/")
+        include = name.endswith((".txt", ".in")) and not any(p.startswith(".") for p in parts)
+        if name not in allowed and not include:
+            raise ArchiveError(
+                f"{archive}: project file {name!r}: not poorenv.toml, the lock or a"
+                " requirements file; refusing to unpack",
+                hint="the archive was not written by `poorenv pack`, or was changed since",
+            )
+
+
+def compare_files(project_dir: Path, files: Mapping[str, bytes]) -> list[str]:
+    """The project files to write (absent here); ArchiveError naming the first that is here
+    with other bytes (or as a link)."""
+    from poorenv._fs import read_regular
+
+    absent = []
+    for name in sorted(files):
+        path = project_dir / os_name(name)
+        if not os.path.lexists(path):
+            absent.append(name)
+            continue
+        try:
+            same = read_regular(path) == files[name]
+        except OSError:
+            same = False
+        if not same:
+            raise ArchiveError(
+                f"{path}: differs from the archive's {name}; refusing to unpack",
+                hint="unpack into a project whose files are the packed ones, or an empty one",
+            )
+    return absent
+
+
+def write_project_file(project_dir: Path, name: str, data: bytes) -> list[Path]:
+    """Write the absent project file `name`; returns what was made (directories, the file),
+    in the order made, for taking back."""
+    from poorenv._fs import atomic_write
+
+    path = project_dir / os_name(name)
+    real_dir = os.path.realpath(project_dir)
+    parent = os.path.realpath(path.parent)
+    if parent != real_dir and not parent.startswith(real_dir + os.sep):
+        raise ArchiveError(f"{path}: leads outside the project directory; refusing to write it")
+    made = [p for p in reversed(path.relative_to(project_dir).parents) if p != Path()]
+    made = [project_dir / p for p in made if not os.path.lexists(project_dir / p)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, data)
+    return [*made, path]
