@@ -283,7 +283,7 @@ def run_dir(wheel: Path) -> Path:
 
 
 def test_the_wheel_is_unpacked_once_without_its_dist_info(
-    compiles: list[list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    compiles: list[list[str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache: Path
 ) -> None:
     unpacks: list[Path] = []
     unpack = pipwheel._unpack
@@ -293,10 +293,10 @@ def test_the_wheel_is_unpacked_once_without_its_dist_info(
         unpack(wheel, target)
 
     monkeypatch.setattr(pipwheel, "_unpack", counted)
-    wheel = make_wheel(tmp_path / "seed", "pip", "24.0", body="x = 1\n")
+    wheel = make_wheel(cache / "seed", "pip", "24.0", body="x = 1\n")
     python = tmp_path / "env" / "bin" / "python"
     target = unpacked(wheel, python, "cpython-312")
-    assert target == tmp_path / "seed" / "pip-24.0-py3-none-any.run"
+    assert target == cache / "seed" / "pip-24.0-py3-none-any.run"
     assert (target / "pip" / "__init__.py").read_text() == "__version__ = '24.0'\nx = 1\n"
     assert sorted(p.name for p in target.iterdir()) == [
         ".compiled-cpython-312",
@@ -312,8 +312,10 @@ def test_the_wheel_is_unpacked_once_without_its_dist_info(
     assert sorted(p.name for p in wheel.parent.iterdir()) == [target.name, wheel.name]
 
 
-def test_compiled_once_per_cache_tag(compiles: list[list[str]], tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path / "seed", "pip", "24.0")
+def test_compiled_once_per_cache_tag(
+    compiles: list[list[str]], tmp_path: Path, cache: Path
+) -> None:
+    wheel = make_wheel(cache / "seed", "pip", "24.0")
     py312, py313 = tmp_path / "a" / "python3.12", tmp_path / "b" / "python3.13"
     for python, tag in ((py312, "cpython-312"), (py313, "cpython-313"), (py312, "cpython-312")):
         unpacked(wheel, python, tag)
@@ -322,7 +324,7 @@ def test_compiled_once_per_cache_tag(compiles: list[list[str]], tmp_path: Path) 
 
 
 def test_a_failed_compile_still_runs_pip_unpacked(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cache: Path
 ) -> None:
     calls: list[list[str]] = []
 
@@ -331,10 +333,21 @@ def test_a_failed_compile_still_runs_pip_unpacked(
         return _run.Result(tuple(argv), 1, "", "*** Error compiling 'x.py'")
 
     monkeypatch.setattr(_run, "_spawn", failing)
-    wheel = make_wheel(tmp_path, "pip", "24.0")
+    wheel = make_wheel(cache, "pip", "24.0")
     assert unpacked(wheel, tmp_path / "python", "cpython-312") == run_dir(wheel)
     unpacked(wheel, tmp_path / "python", "cpython-312")
     assert len(calls) == 1  # the bytecode is an optimisation: not tried on every run
+
+
+def test_a_wheel_outside_the_cache_is_never_unpacked_beside_it(
+    compiles: list[list[str]], tmp_path: Path, cache: Path
+) -> None:
+    """The base's bundled wheel (ensurepip/_bundled) runs from the zip: unpacking it there
+    would write into the base interpreter."""
+    bundled = make_wheel(tmp_path / "base" / "ensurepip" / "_bundled", "pip", "24.0")
+    assert unpacked(bundled, tmp_path / "python", "cpython-312") == bundled
+    assert [p.name for p in bundled.parent.iterdir()] == [bundled.name]
+    assert compiles == []
 
 
 def test_an_interpreter_that_cannot_start_runs_pip_from_the_wheel(

@@ -156,6 +156,8 @@ def unpacked(wheel: Path, python: Path, cache_tag: str) -> Path:
     A tree whose `.complete` names another wheel is unpacked again; one without `.complete`
     was not made here and is left alone.
     """
+    if not _in_cache(wheel):  # the base's bundled wheel: nothing is ever written beside it
+        return wheel
     target = wheel.with_name(wheel.name[: -len(".whl")] + ".run")
     try:
         if not cache.trusted(target, tree=True):
