@@ -245,7 +245,7 @@ def test_a_new_env_gets_every_piece_and_is_in_sync_after(world: World) -> None:
 def test_without_hard_links_files_are_copied_and_bytecode_linked(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_hard_links(source: str, dest: str) -> None:
+    def no_hard_links(source: str, dest: str, **_: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link", source)
 
     monkeypatch.setattr(os, "link", no_hard_links)

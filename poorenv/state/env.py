@@ -14,7 +14,15 @@ from typing import Any
 
 from poorenv.ownership import is_empty, read_marker
 from poorenv.paths import loads_json
-from poorenv.plan.layout import BYTECODE_DIR, STATE, UNFINISHED, Layout, Mirror, state_dir
+from poorenv.plan.layout import (
+    BYTECODE_DIR,
+    STATE,
+    UNFINISHED,
+    Layout,
+    Mirror,
+    optimized_bytecode,
+    state_dir,
+)
 from poorenv.plan.relocate import HEAD_BYTES, interpreter_of
 from poorenv.state.record import EnvRecord, Location, Unfinished
 from poorenv.state.scheme import Unsafe
@@ -231,7 +239,7 @@ def _walk_base(
             if item.is_dir(follow_symlinks=True):
                 dirs.add(child)
                 _walk_base(root, child, excludes, files, dirs)
-            else:
+            elif not (optimized_bytecode(item.name) and is_bytecode(child)):
                 files.add(child)
 
 
