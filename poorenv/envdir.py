@@ -387,4 +387,3 @@ def _mount_points(table: str = "/proc/self/mountinfo") -> list[str]:
 
 def _under(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-

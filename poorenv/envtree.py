@@ -11,6 +11,7 @@ replaces it through `EnvDir`'s own checked writers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from typing import TYPE_CHECKING
@@ -52,10 +53,8 @@ class TreeWriter:
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except FileNotFoundError:
-            try:
+            with contextlib.suppress(FileExistsError):  # a dangling link: replaced below
                 os.mkdir(name, dir_fd=parent)
-            except FileExistsError:  # a dangling link: replaced below
-                pass
             fd = self._open_or_fix(rel, name, parent)
         except OSError:  # a link or a file stands there
             fd = self._open_or_fix(rel, name, parent)
@@ -99,6 +98,9 @@ class TreeWriter:
             return False
         with open(fd, "wb") as out, open(source, "rb") as src:
             shutil.copyfileobj(src, out)
+            out.flush()
+            info = os.fstat(src.fileno())  # the source's times: its bytecode stays valid
+            os.utime(out.fileno(), ns=(info.st_atime_ns, info.st_mtime_ns))
         return True
 
 

@@ -216,11 +216,12 @@ def test_a_new_env_gets_every_piece_and_is_in_sync_after(world: World) -> None:
     assert (env / "bin" / "python3.12").stat().st_ino == Path(base.executable).stat().st_ino
     assert os.readlink(env / "bin" / "python") == "python3.12"
     stdlib = env / "lib" / "python3.12"
-    assert os.readlink(stdlib / "os.py") == f"{base.stdlib}/os.py"
+    assert (stdlib / "os.py").lstat().st_ino == Path(base.stdlib, "os.py").stat().st_ino
     assert (stdlib / PYC).lstat().st_ino == Path(base.stdlib, PYC).stat().st_ino  # hard link
     assert not (stdlib / "json").is_symlink()
     assert not (stdlib / "test").exists()
-    assert os.readlink(env / "include" / "python3.12" / "Python.h").endswith("Python.h")
+    header = Path(base.include, "Python.h").stat().st_ino
+    assert (env / "include" / "python3.12" / "Python.h").lstat().st_ino == header
     assert not (stdlib / "site-packages").is_symlink()
     assert (env / "pyvenv.cfg").read_text() == PYVENV_CFG_TEXT
     assert (env / "bin" / "activate").is_file()
@@ -292,8 +293,8 @@ def test_mirror_adds_replaces_and_removes(world: World) -> None:
         ("olddir", "stray.py"),
     )
     world.apply(lock)
-    assert os.readlink(stdlib / "new.py") == f"{world.base.stdlib}/new.py"
-    assert os.readlink(stdlib / "os.py") == f"{world.base.stdlib}/os.py"
+    for name in ("new.py", "os.py"):  # hard links of the base's files
+        assert (stdlib / name).lstat().st_ino == Path(world.base.stdlib, name).stat().st_ino
     assert not (stdlib / "stray.py").exists()
     assert not (stdlib / "olddir").exists()
     assert (stdlib / "__pycache__" / "own.cpython-312.pyc").is_file()

@@ -37,7 +37,6 @@ from poorenv.plan.actions import (
     WriteState,
 )
 from poorenv.plan.layout import STATE
-from poorenv.state.env import is_bytecode
 from poorenv.state.record import EnvRecord, Location
 from poorenv.state.scheme import Scheme
 from poorenv.state.site import UNSAFE_HINT, SitePackages, UnsafeDistribution
@@ -140,42 +139,46 @@ class Applier:
         self.env.link_or_copy(str(action.source), action.dest)
 
     def _mirror(self, action: MirrorTree) -> None:
+        """Hard links of the base's files, made through directory descriptors: a link costs
+        no inode (a symlink costs one, and a data block when its target is long: 10 to 80
+        times as much here). Neither lets Python write into the base: it writes bytecode by
+        rename, into the env's own `__pycache__`. Where hard links fail (another filesystem,
+        protected_hardlinks), symlinks."""
         env = self.env
-        # Plain strings: Path arithmetic costs as much as the syscalls for ~2,000 entries.
+        # Plain strings: Path arithmetic costs as much as the syscalls for ~3,500 entries.
         source, root = str(action.source), str(action.dest)
         for rel in action.remove:
             env.remove(os.path.join(root, rel))
-        for rel in action.replace:
-            self._mirror_one(os.path.join(source, rel), os.path.join(root, rel), rel)
         hard = True
-        with env.tree(root) as tree:  # the new entries, made through directory descriptors
+        for rel in action.replace:
+            hard = self._mirror_one(os.path.join(source, rel), os.path.join(root, rel), hard)
+        with env.tree(root) as tree:  # the new entries
             for rel in action.add:
                 target = os.path.join(source, rel)
-                if hard and is_bytecode(rel):
-                    # Bytecode is a cache: a hard link costs a tenth of a symlink here (no
-                    # inode of its own), and Python replaces it by rename, so the base is
-                    # never written.
+                if hard:
                     try:
-                        if tree.hard_link(target, rel):
-                            continue
+                        made = tree.hard_link(target, rel)
                     except OSError:
-                        hard = False  # another filesystem, or protected_hardlinks
+                        hard = False
                     else:
-                        self._mirror_one(target, os.path.join(root, rel), rel)
+                        if not made:
+                            hard = self._mirror_one(target, os.path.join(root, rel), hard)
                         continue
                 if not tree.symlink(target, rel):
-                    self._mirror_one(target, os.path.join(root, rel), rel)
+                    hard = self._mirror_one(target, os.path.join(root, rel), hard)
 
-    def _mirror_one(self, target: str, link: str, rel: str) -> None:
-        """One mirror entry in place of whatever stands there (checked, replaced)."""
+    def _mirror_one(self, target: str, link: str, hard: bool) -> bool:
+        """One mirror entry in place of whatever stands there (checked, replaced); whether
+        hard links may still be tried."""
         self.env.make_dir(os.path.dirname(link))
-        if is_bytecode(rel):
+        if hard:
             try:
                 self.env.hard_link(target, link)
-                return
+                return True
             except OSError:
                 pass
         self.env.symlink(target, link)
+        return False
 
     def _make_dirs(self, action: MakeDirs) -> None:
         for path in action.paths:
@@ -237,7 +240,8 @@ class Applier:
         tops = set(os.listdir(self.env.path))
         self._begin(INSTALLING)
         try:
-            records = self.installer.install(action.requirements, action.reinstall)
+            rest = self._seed(action)
+            records = self.installer.install(rest, action.reinstall) if rest else {}
             self._guard([c.name for c in action.changes], "keep it installed")
         except (InstallerError, UnsafeDistribution) as exc:
             # pip rolls back what it uninstalled; what the installer had begun to add goes here
@@ -251,6 +255,35 @@ class Applier:
             self.env.claim(self.env.path / name for name in set(os.listdir(self.env.path)) - tops)
         for record, text in records.items():
             self.env.write_text(record, text)
+
+    def _seed(self, action: InstallPackages) -> list[str]:
+        """Place the seed tools the pip installer would install from scratch from their cached
+        images (apply/seed.py); the requirement lines left for the installer."""
+        from poorenv.apply.installers import PipInstaller, requirement_name
+
+        installer, scheme = self.installer, self.scheme
+        if not isinstance(installer, PipInstaller) or action.reinstall or not scheme.scripts:
+            return list(action.requirements)
+        from poorenv.apply import seed
+
+        fresh = {c.name for c in action.changes if c.old is None}
+        site, bin_dir = scheme.site_dirs[0], scheme.scripts[0]
+        rest: list[str] = []
+        for line in action.requirements:
+            image = None
+            if requirement_name(line) in fresh and seed.seedable(line):
+                image = seed.image_for(installer.base, installer.python, line, installer.index_env)
+            if image is None or any(os.path.lexists(site / top) for top in image.tops):
+                rest.append(line)
+                continue
+            try:
+                seed.place(self.env, image, site, bin_dir, installer.python, installer.base.xy)
+            except OSError as exc:
+                raise InstallerError(
+                    f"{INSTALLING}: {image.name} from its seed image: {exc.strerror or exc}",
+                    hint=os_hint(exc),
+                ) from exc
+        return rest
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self.env.ensure_ours()

@@ -244,8 +244,10 @@ def _mirror(
         elif have.kind == "link":
             if have.target != str(source / rel):
                 replace.append(rel)
-        elif not (have.kind == "file" and is_bytecode(rel)):
+        elif have.kind != "file":
             replace.append(rel)
+        elif not is_bytecode(rel) and have.ino != found.base_inodes.get(rel):
+            replace.append(rel)  # a hard link of the base file is in place, nothing else
     for rel, have in sorted(found.env.items()):
         if rel in found.base_files or rel in found.base_dirs:
             continue

@@ -5,6 +5,7 @@ Only reads. Never starts an interpreter. Installed distributions are read by `st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as statmod
 from collections.abc import Mapping
@@ -48,6 +49,9 @@ class MirrorState:
     base_files: frozenset[str]  # paths relative to the mirror's source
     base_dirs: frozenset[str]
     env: Mapping[str, Entry]  # paths relative to the mirror's dest
+    # The base files' inode numbers, when the env lies on the base's filesystem: an env file
+    # that is the same file (a hard link) is in place. Else empty: only links count.
+    base_inodes: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -213,18 +217,21 @@ def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = Tru
 
     `keep` are env paths under the destination that belong to the env (its site-packages).
     """
-    files: set[str] = set()
+    files: dict[str, int] = {}
     dirs: set[str] = set()
     _walk_base(str(mirror.source), "", mirror.excludes, files, dirs)
     env: dict[str, Entry] = {}
+    same_device = False
     if env_too:
         skip = mirror.excludes | {os.path.relpath(p, mirror.dest) for p in keep}
         _walk_env(mirror.dest, "", frozenset(skip), env)
-    return MirrorState(frozenset(files), frozenset(dirs), env)
+        with contextlib.suppress(OSError):
+            same_device = os.stat(mirror.source).st_dev == os.stat(mirror.dest).st_dev
+    return MirrorState(frozenset(files), frozenset(dirs), env, files if same_device else {})
 
 
 def _walk_base(
-    root: str, rel: str, excludes: frozenset[str], files: set[str], dirs: set[str]
+    root: str, rel: str, excludes: frozenset[str], files: dict[str, int], dirs: set[str]
 ) -> None:
     try:
         scanner = os.scandir(os.path.join(root, rel) if rel else root)
@@ -240,7 +247,7 @@ def _walk_base(
                 dirs.add(child)
                 _walk_base(root, child, excludes, files, dirs)
             elif not (optimized_bytecode(item.name) and is_bytecode(child)):
-                files.add(child)
+                files[child] = item.inode()
 
 
 def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry]) -> None:
@@ -259,7 +266,7 @@ def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry])
                 out[child] = Entry("dir")
                 _walk_env(dest, child, skip, out)
             elif item.is_file(follow_symlinks=False):
-                out[child] = Entry("file")
+                out[child] = Entry("file", ino=item.inode())
             else:
                 out[child] = Entry("other")
 
