@@ -4,7 +4,8 @@
 must lie under the env, and its parent directory, with symlinks followed, must too; a link is
 replaced or removed as a link, never followed. Deleting needs the marker (whether a directory
 is poorenv's is `ownership.py`'s to say), and undoing a failed first build removes only what
-poorenv made.
+poorenv made. Many entries below one directory (a mirror, a seed image) go through `tree`,
+whose writer (envtree.py) works through descriptors of directories checked here.
 
 Imported on the no-op fast path (`is_env`, from `ownership`): top-level imports are os, json
 and stat only.
