@@ -142,43 +142,39 @@ class Applier:
         """Hard links of the base's files, made through directory descriptors: a link costs
         no inode (a symlink costs one, and a data block when its target is long: 10 to 80
         times as much here). Neither lets Python write into the base: it writes bytecode by
-        rename, into the env's own `__pycache__`. Where hard links fail (another filesystem,
-        protected_hardlinks), symlinks."""
+        rename, into the env's own `__pycache__`. A link in the base (Debian's
+        sitecustomize.py), and a file that cannot be hard-linked (another filesystem,
+        protected_hardlinks), gets a symlink."""
         env = self.env
         # Plain strings: Path arithmetic costs as much as the syscalls for ~3,500 entries.
         source, root = str(action.source), str(action.dest)
         for rel in action.remove:
             env.remove(os.path.join(root, rel))
-        hard = True
         for rel in action.replace:
-            hard = self._mirror_one(os.path.join(source, rel), os.path.join(root, rel), hard)
+            self._mirror_one(os.path.join(source, rel), os.path.join(root, rel))
         with env.tree(root) as tree:  # the new entries
             for rel in action.add:
                 target = os.path.join(source, rel)
-                if hard:
+                if os.path.islink(target):  # os.link would link the link itself, not its file
+                    made = tree.symlink(target, rel)
+                else:
                     try:
                         made = tree.hard_link(target, rel)
-                    except OSError:
-                        hard = False
-                    else:
-                        if not made:
-                            hard = self._mirror_one(target, os.path.join(root, rel), hard)
-                        continue
-                if not tree.symlink(target, rel):
-                    hard = self._mirror_one(target, os.path.join(root, rel), hard)
+                    except OSError:  # this file only: it may lie on another filesystem
+                        made = tree.symlink(target, rel)
+                if not made:  # something stands there
+                    self._mirror_one(target, os.path.join(root, rel))
 
-    def _mirror_one(self, target: str, link: str, hard: bool) -> bool:
-        """One mirror entry in place of whatever stands there (checked, replaced); whether
-        hard links may still be tried."""
+    def _mirror_one(self, target: str, link: str) -> None:
+        """One mirror entry in place of whatever stands there (checked, replaced)."""
         self.env.make_dir(os.path.dirname(link))
-        if hard:
+        if not os.path.islink(target):
             try:
                 self.env.hard_link(target, link)
-                return True
+                return
             except OSError:
                 pass
         self.env.symlink(target, link)
-        return False
 
     def _make_dirs(self, action: MakeDirs) -> None:
         for path in action.paths:
