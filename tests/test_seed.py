@@ -25,6 +25,7 @@ from tests.offline import (
 )
 
 HASH = "ab" * 32
+PYC = "tool/__pycache__/__init__.cpython-312.pyc"
 
 
 def test_only_plain_pins_of_seed_tools_are_seedable() -> None:
@@ -58,11 +59,13 @@ def _image(root: Path) -> seed.Image:
     (tree / "tool" / "__init__.py").write_text("X = 1\n")
     (tree / "tool-1.0.dist-info").mkdir()
     (tree / "tool-1.0.dist-info" / "METADATA").write_text("Name: tool\n")
+    (tree / "tool" / "__pycache__").mkdir()
+    (tree / PYC).write_bytes(b"bytecode")
     rows = []
-    for rel in ("tool/__init__.py", "tool-1.0.dist-info/METADATA"):
+    for rel in ("tool/__init__.py", "tool-1.0.dist-info/METADATA", PYC):
         data = (tree / rel).read_bytes()
         (tree / rel).chmod(0o444)
-        rows.append((rel, seed.record_hash(data), str(len(data))))
+        rows.append((rel, "", "") if rel == PYC else (rel, seed.record_hash(data), str(len(data))))
     return seed.Image(root, "tool", "1.0", "tool-1.0.dist-info", tuple(rows),
                       (("tool", "tool:main"),))  # fmt: skip
 
@@ -87,13 +90,15 @@ def test_place_links_read_only_files_or_copies_as_root(
     else:  # root ignores modes: a copy of its own
         assert placed.stat().st_ino != cached.stat().st_ino
         assert placed.stat().st_mtime_ns == cached.stat().st_mtime_ns  # bytecode stays valid
+    pyc, cached_pyc = site / PYC, image.root / "tree" / PYC
+    assert pyc.stat().st_ino == cached_pyc.stat().st_ino  # replaced by rename, never written
     script = (bin_dir / "tool").read_text()
     assert script.startswith(f"#!{env_path}/bin/python3.12\n") and os.access(
         bin_dir / "tool", os.X_OK
     )
     record = (site / "tool-1.0.dist-info" / "RECORD").read_text().splitlines()
-    assert record[:2] == [",".join(row) for row in image.rows]
-    assert record[2].startswith("../../bin/tool,sha256=")
+    assert record[:3] == [",".join(row) for row in image.rows]
+    assert record[3].startswith("../../bin/tool,sha256=")
     assert record[-3:-1] == [
         "tool-1.0.dist-info/INSTALLER,sha256=zuuue4knoyJ-UwPPXg8fezS7VCrXJQrAP7zeNuwvFQg,4",
         "tool-1.0.dist-info/REQUESTED,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0",

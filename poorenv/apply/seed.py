@@ -6,7 +6,8 @@ virtualenv does from its app-data, the seed step keeps each seed wheel unpacked 
 once per X.Y (an image: `seed/<impl>-<X.Y>/images/<name>-<version>-<sha256>`), and places it
 into a new env through the `EnvDir`: hard links of the image's read-only files where the
 file modes are enforced (an edit in the env is refused, so neither the cache nor another env
-can change), copies as root (whom no mode stops) or across filesystems. The console scripts,
+can change), copies as root (whom no mode stops; bytecode, which Python only ever replaces by
+rename, stays linked) or across filesystems. The console scripts,
 INSTALLER, REQUESTED and RECORD are written per env, as pip writes them.
 
 Only what the pip installer would install from scratch is seeded: a locked pin without
@@ -258,16 +259,20 @@ def place(env: EnvDir, image: Image, site: Path, bin_dir: Path, python: Path, xy
     from poorenv.plan.relocate import script_header
 
     tree = image.root / "tree"
-    hard = os.geteuid() != 0  # file modes stop an edit of a shared file: not root's
+    # File modes stop an edit of a shared file, but not root's: root gets copies. Bytecode is
+    # linked for everyone: Python never writes a .pyc in place (it writes a new file and
+    # renames it, as for the base's bytecode in the stdlib mirror).
+    hard = os.geteuid() != 0
+    linkable = True
     with env.tree(site) as writer:
         for rel, _, _ in image.rows:
             source = os.fspath(tree / rel)
             placed = None
-            if hard:
+            if linkable and (hard or rel.endswith(".pyc")):
                 try:
                     placed = writer.hard_link(source, rel)
                 except OSError:
-                    hard = False  # another filesystem: copies
+                    linkable = False  # another filesystem: copies
             if placed is None:
                 placed = writer.copy(source, rel)
             if not placed:
