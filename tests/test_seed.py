@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from poorenv.apply import seed
+from poorenv.discover.interpreter import probe
 from poorenv.envdir import EnvDir
 from tests.helpers import ok
 from tests.offline import (
+    HERE_PYTHON,
     installed,
     offline_project,
     run,
@@ -107,14 +109,12 @@ def test_place_links_read_only_files_or_copies_as_root(
 
 
 @pytest.mark.slow
-def test_two_envs_seeded_from_one_image_share_nothing_an_edit_can_reach(
-    tmp_path: Path, cache_dir: Path
-) -> None:
+def test_two_envs_seeded_from_one_image_share_nothing_an_edit_can_reach(tmp_path: Path) -> None:
     projects = [offline_project(tmp_path / name) for name in ("one", "two")]
     for project in projects:
         ok(run(project, "sync"))
     version = installed(projects[0])["pip"]
-    images = list((cache_dir / "seed").glob(f"*/images/pip-{version}-*"))
+    images = list(seed.image_dir(probe(HERE_PYTHON)).glob(f"pip-{version}-*"))
     assert len(images) == 1, images  # one image, both envs placed from it
     modules = [site_packages(p) / "pip" / "__init__.py" for p in projects]
     cached = images[0] / "tree" / "pip" / "__init__.py"
