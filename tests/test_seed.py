@@ -138,3 +138,33 @@ def test_two_envs_seeded_from_one_image_share_nothing_an_edit_can_reach(tmp_path
     assert cached.read_bytes() == before
     assert modules[1].read_bytes() == before
     ok(run(projects[1], "check"))
+
+
+@pytest.mark.parametrize("sendfile", [True, False])
+def test_tree_copies_bytes_and_times(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sendfile: bool
+) -> None:
+    if not sendfile:
+
+        def refused(*_: object) -> int:
+            raise OSError(22, "Invalid argument")
+
+        monkeypatch.setattr(os, "sendfile", refused)
+    source = tmp_path / "source.bin"
+    source.write_bytes(os.urandom(300_000))
+    os.utime(source, ns=(1_000_000_000, 2_000_000_000))
+    env = EnvDir(tmp_path / "env")
+    env.create({"format": 1})
+    with env.tree(tmp_path / "env" / "lib") as tree:
+        assert tree.copy(str(source), "pkg/data.bin", 0o600)
+        assert not tree.copy(str(source), "pkg/data.bin")  # something stands there
+    copied = tmp_path / "env" / "lib" / "pkg" / "data.bin"
+    assert copied.read_bytes() == source.read_bytes()
+    assert copied.stat().st_mtime_ns == 2_000_000_000
+    assert copied.stat().st_mode & 0o777 == 0o600 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
