@@ -168,3 +168,20 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_damaged_wheel_is_left_to_the_installer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from poorenv.apply import pipwheel
+
+    monkeypatch.setattr(pipwheel, "wheel_dir", lambda base: tmp_path / "seed")
+    (tmp_path / "seed").mkdir(mode=0o700)
+    wheel = tmp_path / "seed" / "pip-24.0-py3-none-any.whl"
+    wheel.write_bytes(b"not a zip")
+    line = f"pip==24.0 \\\n    --hash=sha256:{hashlib.sha256(b'not a zip').hexdigest()}"
+    assert seed.image_for(probe(HERE_PYTHON), HERE_PYTHON, line, {}) is None
+    assert not (tmp_path / "seed" / "images" / "pip-24.0").exists()
+    assert [p.name for p in (tmp_path / "seed" / "images").iterdir()] == []  # nothing half-made

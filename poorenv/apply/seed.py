@@ -115,7 +115,12 @@ def image_for(
         if wheel is None:
             return None
         _build(python, wheel, image_dir(base) / f"{name}-{version}-{digest}", name, version)
-    except (OSError, ValueError, KeyError, ToolError) as exc:
+    except (OSError, ValueError, KeyError, ToolError, configparser.Error) as exc:
+        log.debug("seed image of %s %s: %s", name, version, exc)
+        return None
+    except Exception as exc:  # zipfile.BadZipFile, zipfile.LargeZipFile: left to the installer
+        if type(exc).__module__ != "zipfile":
+            raise
         log.debug("seed image of %s %s: %s", name, version, exc)
         return None
     return find_image(base, name, version, digests)
