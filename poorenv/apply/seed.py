@@ -3,12 +3,13 @@
 pip installing its own wheel (and setuptools') into a new env spends a second unpacking,
 compiling and recording ~1,500 files that are the same in every env of that Python. As
 virtualenv does from its app-data, the seed step keeps each seed wheel unpacked and compiled
-once per X.Y (an image: `seed/<impl>-<X.Y>/images/<name>-<version>-<sha256>`), and places it
+once per X.Y (an image: `seed/<impl>-<X.Y>/images-2/<name>-<version>-<sha256>`), and places it
 into a new env through the `EnvDir`: hard links of the image's read-only files where the
 file modes are enforced (an edit in the env is refused, so neither the cache nor another env
 can change), copies as root (whom no mode stops; bytecode, which Python only ever replaces by
 rename, stays linked) or across filesystems. The console scripts,
-INSTALLER, REQUESTED and RECORD are written per env, as pip writes them.
+INSTALLER, REQUESTED and RECORD are written per env, as pip writes them (the bytecode listed
+with its hash and size, as apply/bytecode.py lists what it compiles).
 
 Only what the pip installer would install from scratch is seeded: a locked pin without
 markers, of a pure wheel (no `.data`), whose wheel matches one of the lock's sha256 hashes
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from poorenv import cache
+from poorenv import cache, paths
 from poorenv._run import ToolError, run
 from poorenv.apply import pipwheel
 
@@ -47,7 +48,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SEEDABLE = frozenset({"pip", "setuptools", "wheel"})
+IMAGE_FORMAT = 2  # 2: checked-hash bytecode, listed with its hash
 MANIFEST = "manifest.json"  # in an image: written last, before the rename that publishes it
+# Run by the env's interpreter on an image's tree: the bytecode as apply/bytecode.py makes it,
+# the same bytes wherever it is made (PEP 552 checked hash, not the source's mtime; the file name
+# below the site dir; PYTHONHASHSEED=0 set by the caller), on every core (fork: `-c` defines the
+# function). A module that does not compile is skipped, as pip skips it.
+_COMPILE = """
+import multiprocessing, os, py_compile, sys
+from concurrent.futures import ProcessPoolExecutor
+root = sys.argv[1]
+def one(path):
+    try:
+        py_compile.compile(path, dfile=os.path.relpath(path, root), doraise=True,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except (py_compile.PyCompileError, OSError):
+        pass
+files = [os.path.join(d, f) for d, _, names in os.walk(root) for f in names if f.endswith(".py")]
+workers = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8)
+context = multiprocessing.get_context("fork")
+with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    list(pool.map(one, files, chunksize=32))
+"""
 _LINE = re.compile(r"^([a-z0-9][a-z0-9._-]*)==([^\s;\\]+) \\")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
@@ -78,7 +100,8 @@ def seedable(line: str) -> tuple[str, str, tuple[str, ...]] | None:
 
 
 def image_dir(base: Interpreter) -> Path:
-    return pipwheel.wheel_dir(base) / "images"
+    """Where the images for `base`'s X.Y are (the name changes with what an image holds)."""
+    return pipwheel.wheel_dir(base) / f"images-{IMAGE_FORMAT}"
 
 
 def find_image(base: Interpreter, name: str, version: str, digests: Sequence[str]) -> Image | None:
@@ -195,18 +218,15 @@ def _build(python: Path, wheel: Path, target: Path, name: str, version: str) -> 
                 points = archive.read(entry_points).decode() if entry_points in members else ""
             record = f"{dist_info[0]}/RECORD"
             os.unlink(tree / record)  # each env gets its own
-            run([str(python), "-m", "compileall", "-q", "-j", "0", str(tree)],
-                what=f"compiling {name}", check=False)  # fmt: skip
+            run([str(python), "-c", _COMPILE, str(tree)], what=f"compiling {name}",
+                env=paths.clean_environ(PYTHONHASHSEED="0"), check=False)  # fmt: skip
             rows = []
             for directory, _dirs, files in os.walk(tree):
                 for file in files:
                     path = os.path.join(directory, file)
                     rel = os.path.relpath(path, tree)
-                    if file.endswith(".pyc"):
-                        rows.append((rel, "", ""))  # as pip records bytecode
-                    else:
-                        data = Path(path).read_bytes()
-                        rows.append((rel, record_hash(data), str(len(data))))
+                    data = Path(path).read_bytes()
+                    rows.append((rel, record_hash(data), str(len(data))))
                     os.chmod(path, 0o444)  # hard-linked into envs: never to be edited
             parser = configparser.ConfigParser(delimiters=("=",), interpolation=None)
             parser.optionxform = str  # type: ignore[assignment,method-assign]
