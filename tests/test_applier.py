@@ -698,3 +698,21 @@ def test_a_killed_sync_leaves_its_note(world: World) -> None:
     note = json.loads((world.env / ".poorenv" / "unfinished.json").read_text())
     assert note["packages"] == ["beta"]
     assert not world.plan(lock_of(world, "alpha==1.0", "beta==1.0")).is_empty()
+
+
+def test_a_copy_of_a_base_file_with_its_size_and_mtime_is_in_place(world: World) -> None:
+    """An env restored from a CI cache (or `cp -a`) holds copies where the links were: as
+    good as the links, and no reason to mirror everything again; a changed copy is relinked."""
+    lock = lock_of(world)
+    world.apply(lock)
+    mirrored = world.env / "lib" / "python3.12" / "os.py"
+    base_file = Path(world.base.stdlib, "os.py")
+    mirrored.unlink()
+    shutil.copy2(base_file, mirrored)  # content, size and mtime: a restored copy
+    assert mirrored.stat().st_ino != base_file.stat().st_ino
+    assert world.plan(lock).is_empty()
+    os.utime(mirrored, ns=(0, 0))  # no longer the base's file as far as anyone can tell
+    mirror = world.plan(lock).actions[0]
+    assert isinstance(mirror, MirrorTree) and mirror.replace == ("os.py",)
+    world.apply(lock)
+    assert mirrored.lstat().st_ino == base_file.stat().st_ino

@@ -49,8 +49,8 @@ class MirrorState:
     base_files: frozenset[str]  # paths relative to the mirror's source
     base_dirs: frozenset[str]
     env: Mapping[str, Entry]  # paths relative to the mirror's dest
-    # The base files' inode numbers, when the env lies on the base's filesystem: an env file
-    # that is the same file (a hard link) is in place. Else empty: only links count.
+    # The base files' inode numbers: an env file given the same (a hard link of the base file,
+    # or a copy of it with its size and mtime: see _same_files) is in place.
     base_inodes: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -221,13 +221,31 @@ def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = Tru
     dirs: set[str] = set()
     _walk_base(str(mirror.source), "", mirror.excludes, files, dirs)
     env: dict[str, Entry] = {}
-    same_device = False
     if env_too:
         skip = mirror.excludes | {os.path.relpath(p, mirror.dest) for p in keep}
         _walk_env(mirror.dest, "", frozenset(skip), env)
+        _same_files(mirror, files, env)
+    return MirrorState(frozenset(files), frozenset(dirs), env, files)
+
+
+def _same_files(mirror: Mirror, base: Mapping[str, int], env: dict[str, Entry]) -> None:
+    """Give each regular env file that is its base file the base file's inode number in `env`,
+    and -1 to any other: a hard link of it (same filesystem, same inode), or a copy of it with
+    its size and mtime (an env restored from a CI cache, `cp -a`: the links became copies)."""
+    device = None
+    with contextlib.suppress(OSError):
+        device = os.stat(mirror.source).st_dev == os.stat(mirror.dest).st_dev
+    for rel, entry in env.items():
+        ino = base.get(rel)
+        if entry.kind != "file" or ino is None or is_bytecode(rel):
+            continue
+        if device and entry.ino == ino:
+            continue
+        same = False
         with contextlib.suppress(OSError):
-            same_device = os.stat(mirror.source).st_dev == os.stat(mirror.dest).st_dev
-    return MirrorState(frozenset(files), frozenset(dirs), env, files if same_device else {})
+            have, want = os.lstat(mirror.dest / rel), os.stat(mirror.source / rel)
+            same = (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns)
+        env[rel] = Entry("file", ino=ino if same else -1)
 
 
 def _walk_base(
