@@ -246,8 +246,12 @@ def _mirror(
                 replace.append(rel)
         elif have.kind != "file":
             replace.append(rel)
-        elif not is_bytecode(rel) and have.ino != found.base_inodes.get(rel):
-            replace.append(rel)  # a hard link of the base file is in place, nothing else
+        elif is_bytecode(rel):
+            continue
+        elif have.ino != found.base_inodes.get(rel) or (base_change and rel in found.copies):
+            # In place: a hard link of the base file, or, while the base is the same, a copy
+            # of it with its size and mtime (state.env._same_files).
+            replace.append(rel)
     for rel, have in sorted(found.env.items()):
         if rel in found.base_files or rel in found.base_dirs:
             continue

@@ -52,6 +52,7 @@ class MirrorState:
     # The base files' inode numbers: an env file given the same (a hard link of the base file,
     # or a copy of it with its size and mtime: see _same_files) is in place.
     base_inodes: Mapping[str, int] = field(default_factory=dict)
+    copies: frozenset[str] = frozenset()  # of those, the copies: relinked when the base changed
 
 
 @dataclass(frozen=True)
@@ -224,14 +225,16 @@ def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = Tru
     if env_too:
         skip = mirror.excludes | {os.path.relpath(p, mirror.dest) for p in keep}
         _walk_env(mirror.dest, "", frozenset(skip), env)
-        _same_files(mirror, files, env)
-    return MirrorState(frozenset(files), frozenset(dirs), env, files)
+    copies = _same_files(mirror, files, env)
+    return MirrorState(frozenset(files), frozenset(dirs), env, files, copies)
 
 
-def _same_files(mirror: Mirror, base: Mapping[str, int], env: dict[str, Entry]) -> None:
+def _same_files(mirror: Mirror, base: Mapping[str, int], env: dict[str, Entry]) -> frozenset[str]:
     """Give each regular env file that is its base file the base file's inode number in `env`,
     and -1 to any other: a hard link of it (same filesystem, same inode), or a copy of it with
-    its size and mtime (an env restored from a CI cache, `cp -a`: the links became copies)."""
+    its size and mtime (an env restored from a CI cache, `cp -a`: the links became copies),
+    whose paths are returned."""
+    copies: set[str] = set()
     device = None
     with contextlib.suppress(OSError):
         device = os.stat(mirror.source).st_dev == os.stat(mirror.dest).st_dev
@@ -246,6 +249,9 @@ def _same_files(mirror: Mirror, base: Mapping[str, int], env: dict[str, Entry]) 
             have, want = os.lstat(mirror.dest / rel), os.stat(mirror.source / rel)
             same = (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns)
         env[rel] = Entry("file", ino=ino if same else -1)
+        if same:
+            copies.add(rel)
+    return frozenset(copies)
 
 
 def _walk_base(
