@@ -4,7 +4,8 @@
 must lie under the env, and its parent directory, with symlinks followed, must too; a link is
 replaced or removed as a link, never followed. Deleting needs the marker (whether a directory
 is poorenv's is `ownership.py`'s to say), and undoing a failed first build removes only what
-poorenv made.
+poorenv made. Many entries below one directory (a mirror, a seed image) go through `tree`,
+whose writer (envtree.py) works through descriptors of directories checked here.
 
 Imported on the no-op fast path (`is_env`, from `ownership`): top-level imports are os, json
 and stat only.
@@ -28,6 +29,8 @@ from poorenv.paths import MARKER, STATE, STATE_DIR
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
     from pathlib import Path
+
+    from poorenv.envtree import TreeWriter
 
     StrPath = str | os.PathLike[str]
 
@@ -144,7 +147,18 @@ class EnvDir:
 
     def link_or_copy(self, source: str, dest: StrPath) -> None:
         """A hard link of `source` at `dest`, or a copy where links are refused."""
-        self._put(_link_or_copy, source, self.inside(dest))
+        from poorenv.envtree import link_or_copy
+
+        self._put(link_or_copy, source, self.inside(dest))
+
+    def tree(self, root: StrPath) -> TreeWriter:
+        """A writer (a context manager) of many entries below the real directory `root`, made
+        and checked inside the env: directories and links made through descriptors, never
+        following a link."""
+        from poorenv.envtree import TreeWriter
+
+        self.make_dir(root)
+        return TreeWriter(self.inside(root), self.make_dir)
 
     def write_text(self, path: StrPath, text: str | bytes, mode: int | None = None) -> None:
         """Write the file `path` atomically (a link there is replaced), with `mode` if given."""
@@ -380,15 +394,3 @@ def _mount_points(table: str = "/proc/self/mountinfo") -> list[str]:
 
 def _under(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
-def _link_or_copy(source: str, dest: str) -> None:
-    """A hard link, or a copy where the filesystems differ (or links are refused)."""
-    import shutil
-
-    try:
-        os.link(source, dest)
-    except FileExistsError:
-        raise
-    except OSError:
-        shutil.copy2(source, dest)

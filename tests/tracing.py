@@ -80,6 +80,8 @@ def parse(text: str, start_cwd: str) -> set[str]:
             targets = strings[:2]
         elif call in ("symlink", "symlinkat", "link", "linkat"):
             targets = strings[1:2]  # the link made, not what it points to
+            if call == "linkat":
+                dirs = dirs[1:]  # linkat(olddirfd, old, newdirfd, new): the link is in newdirfd
         else:
             targets = strings[:1]
         for i, target in enumerate(targets):

@@ -38,7 +38,6 @@ from poorenv.plan.actions import (
     WriteState,
 )
 from poorenv.plan.layout import STATE
-from poorenv.state.env import is_bytecode
 from poorenv.state.record import EnvRecord, Location
 from poorenv.state.scheme import Scheme
 from poorenv.state.site import UNSAFE_HINT, SitePackages, UnsafeDistribution
@@ -142,29 +141,42 @@ class Applier:
         self.env.link_or_copy(str(action.source), action.dest)
 
     def _mirror(self, action: MirrorTree) -> None:
+        """Hard links of the base's files, made through directory descriptors: a link costs
+        no inode (a symlink costs one, and a data block when its target is long: 10 to 80
+        times as much here). Neither lets Python write into the base: it writes bytecode by
+        rename, into the env's own `__pycache__`. A link in the base (Debian's
+        sitecustomize.py), and a file that cannot be hard-linked (another filesystem,
+        protected_hardlinks), gets a symlink."""
         env = self.env
-        # Plain strings: Path arithmetic costs as much as the syscalls for ~4,000 entries.
+        # Plain strings: Path arithmetic costs as much as the syscalls for ~3,500 entries.
         source, root = str(action.source), str(action.dest)
         for rel in action.remove:
             env.remove(os.path.join(root, rel))
-        made: set[str] = set()
-        hard = True
-        for rel in (*action.replace, *action.add):
-            link = os.path.join(root, rel)
-            parent = os.path.dirname(link)
-            if parent not in made:
-                env.make_dir(parent)
-                made.add(parent)
-            target = os.path.join(source, rel)
-            if hard and is_bytecode(rel):
-                # Bytecode is a cache: a hard link costs a tenth of a symlink here (no inode
-                # of its own), and Python replaces it by rename, so the base is never written.
-                try:
-                    env.hard_link(target, link)
-                    continue
-                except OSError:
-                    hard = False  # another filesystem, or protected_hardlinks: use symlinks
-            env.symlink(target, link)
+        for rel in action.replace:
+            self._mirror_one(os.path.join(source, rel), os.path.join(root, rel))
+        with env.tree(root) as tree:  # the new entries
+            for rel in action.add:
+                target = os.path.join(source, rel)
+                if os.path.islink(target):  # os.link would link the link itself, not its file
+                    made = tree.symlink(target, rel)
+                else:
+                    try:
+                        made = tree.hard_link(target, rel)
+                    except OSError:  # this file only: it may lie on another filesystem
+                        made = tree.symlink(target, rel)
+                if not made:  # something stands there
+                    self._mirror_one(target, os.path.join(root, rel))
+
+    def _mirror_one(self, target: str, link: str) -> None:
+        """One mirror entry in place of whatever stands there (checked, replaced)."""
+        self.env.make_dir(os.path.dirname(link))
+        if not os.path.islink(target):
+            try:
+                self.env.hard_link(target, link)
+                return
+            except OSError:
+                pass
+        self.env.symlink(target, link)
 
     def _make_dirs(self, action: MakeDirs) -> None:
         for path in action.paths:
@@ -226,7 +238,8 @@ class Applier:
         tops = set(os.listdir(self.env.path))
         self._begin(INSTALLING)
         try:
-            records = self.installer.install(action.requirements, action.reinstall)
+            rest = self._seed(action)
+            records = self.installer.install(rest, action.reinstall) if rest else {}
             self._guard([c.name for c in action.changes], "keep it installed")
         except (InstallerError, UnsafeDistribution) as exc:
             # pip rolls back what it uninstalled; what the installer had begun to add goes here
@@ -257,6 +270,35 @@ class Applier:
             if unsafe is not None:
                 raise UnsafeDistribution(unsafe.unsafe, "keep it installed") from None
             raise
+
+    def _seed(self, action: InstallPackages) -> list[str]:
+        """Place the seed tools the pip installer would install from scratch from their cached
+        images (apply/seed.py); the requirement lines left for the installer."""
+        from poorenv.apply.installers import PipInstaller, requirement_name
+
+        installer, scheme = self.installer, self.scheme
+        if not isinstance(installer, PipInstaller) or action.reinstall or not scheme.scripts:
+            return list(action.requirements)
+        from poorenv.apply import seed
+
+        fresh = {c.name for c in action.changes if c.old is None}
+        site, bin_dir = scheme.site_dirs[0], scheme.scripts[0]
+        rest: list[str] = []
+        for line in action.requirements:
+            image = None
+            if requirement_name(line) in fresh and seed.seedable(line):
+                image = seed.image_for(installer.base, installer.python, line, installer.index_env)
+            if image is None or any(os.path.lexists(site / top) for top in image.tops):
+                rest.append(line)
+                continue
+            try:
+                seed.place(self.env, image, site, bin_dir, installer.python, installer.base.xy)
+            except OSError as exc:
+                raise InstallerError(
+                    f"{INSTALLING}: {image.name} from its seed image: {exc.strerror or exc}",
+                    hint=os_hint(exc),
+                ) from exc
+        return rest
 
     def _remove_packages(self, action: RemovePackages) -> None:
         self.env.ensure_ours()

@@ -21,6 +21,7 @@ __all__ = [
     "Layout",
     "Mirror",
     "build_layout",
+    "optimized_bytecode",
     "state_dir",
 ]
 PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
@@ -29,6 +30,13 @@ PYVENV_CFG_TEXT = "include-system-site-packages = false\n"
 # "externally managed" marker, and the test suite.
 MIRROR_EXCLUDES = frozenset({"site-packages", "dist-packages", "EXTERNALLY-MANAGED", "test"})
 BYTECODE_DIR = "__pycache__"
+
+
+def optimized_bytecode(name: str) -> bool:
+    """Bytecode for `python -O`/`-OO` (`X.cpython-312.opt-1.pyc`): left out of the mirror.
+    Two thirds of the base's bytecode, rarely read; the env's interpreter writes its own in
+    the env's `__pycache__` when it is."""
+    return ".opt-" in name and name.endswith(".pyc")
 
 
 @dataclass(frozen=True)

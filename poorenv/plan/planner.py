@@ -304,7 +304,13 @@ def _mirror(
         elif have.kind == "link":
             if have.target != str(source / rel):
                 replace.append(rel)
-        elif not (have.kind == "file" and is_bytecode(rel)):
+        elif have.kind != "file":
+            replace.append(rel)
+        elif is_bytecode(rel):
+            continue
+        elif have.ino != found.base_inodes.get(rel) or (base_change and rel in found.copies):
+            # In place: a hard link of the base file, or, while the base is the same, a copy
+            # of it with its size and mtime (state.env._same_files).
             replace.append(rel)
     for rel, have in sorted(found.env.items()):
         if rel in found.base_files or rel in found.base_dirs:

@@ -68,6 +68,11 @@ def moved(data: bytes, old: str, new: str) -> bytes | None:
     return _header(target) + body
 
 
+def script_header(interpreter: str) -> bytes:
+    """The header an installer writes for `interpreter` (either form, as the path needs)."""
+    return _header(interpreter)
+
+
 def _header(interpreter: str) -> bytes:
     raw = interpreter.encode("utf-8")
     if b" " in raw or len(raw) + 2 > _MAX_SHEBANG:

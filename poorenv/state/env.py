@@ -5,6 +5,7 @@ Only reads. Never starts an interpreter. Installed distributions are read by `st
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as statmod
 from collections.abc import Mapping
@@ -14,7 +15,15 @@ from typing import Any
 
 from poorenv.ownership import is_empty, read_marker
 from poorenv.paths import loads_json
-from poorenv.plan.layout import BYTECODE_DIR, STATE, UNFINISHED, Layout, Mirror, state_dir
+from poorenv.plan.layout import (
+    BYTECODE_DIR,
+    STATE,
+    UNFINISHED,
+    Layout,
+    Mirror,
+    optimized_bytecode,
+    state_dir,
+)
 from poorenv.plan.relocate import HEAD_BYTES, interpreter_of
 from poorenv.state.record import EnvRecord, Location, Unfinished
 from poorenv.state.scheme import Unsafe
@@ -40,6 +49,10 @@ class MirrorState:
     base_files: frozenset[str]  # paths relative to the mirror's source
     base_dirs: frozenset[str]
     env: Mapping[str, Entry]  # paths relative to the mirror's dest
+    # The base files' inode numbers: an env file given the same (a hard link of the base file,
+    # or a copy of it with its size and mtime: see _same_files) is in place.
+    base_inodes: Mapping[str, int] = field(default_factory=dict)
+    copies: frozenset[str] = frozenset()  # of those, the copies: relinked when the base changed
 
 
 @dataclass(frozen=True)
@@ -208,18 +221,44 @@ def read_mirror(mirror: Mirror, keep: tuple[Path, ...] = (), env_too: bool = Tru
 
     `keep` are env paths under the destination that belong to the env (its site-packages).
     """
-    files: set[str] = set()
+    files: dict[str, int] = {}
     dirs: set[str] = set()
     _walk_base(str(mirror.source), "", mirror.excludes, files, dirs)
     env: dict[str, Entry] = {}
     if env_too:
         skip = mirror.excludes | {os.path.relpath(p, mirror.dest) for p in keep}
         _walk_env(mirror.dest, "", frozenset(skip), env)
-    return MirrorState(frozenset(files), frozenset(dirs), env)
+    copies = _same_files(mirror, files, env)
+    return MirrorState(frozenset(files), frozenset(dirs), env, files, copies)
+
+
+def _same_files(mirror: Mirror, base: Mapping[str, int], env: dict[str, Entry]) -> frozenset[str]:
+    """Give each regular env file that is its base file the base file's inode number in `env`,
+    and -1 to any other: a hard link of it (same filesystem, same inode), or a copy of it with
+    its size and mtime (an env restored from a CI cache, `cp -a`: the links became copies),
+    whose paths are returned."""
+    copies: set[str] = set()
+    device = None
+    with contextlib.suppress(OSError):
+        device = os.stat(mirror.source).st_dev == os.stat(mirror.dest).st_dev
+    for rel, entry in env.items():
+        ino = base.get(rel)
+        if entry.kind != "file" or ino is None or is_bytecode(rel):
+            continue
+        if device and entry.ino == ino:
+            continue
+        same = False
+        with contextlib.suppress(OSError):
+            have, want = os.lstat(mirror.dest / rel), os.stat(mirror.source / rel)
+            same = (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns)
+        env[rel] = Entry("file", ino=ino if same else -1)
+        if same:
+            copies.add(rel)
+    return frozenset(copies)
 
 
 def _walk_base(
-    root: str, rel: str, excludes: frozenset[str], files: set[str], dirs: set[str]
+    root: str, rel: str, excludes: frozenset[str], files: dict[str, int], dirs: set[str]
 ) -> None:
     try:
         scanner = os.scandir(os.path.join(root, rel) if rel else root)
@@ -234,8 +273,8 @@ def _walk_base(
             if item.is_dir(follow_symlinks=True):
                 dirs.add(child)
                 _walk_base(root, child, excludes, files, dirs)
-            else:
-                files.add(child)
+            elif not (optimized_bytecode(item.name) and is_bytecode(child)):
+                files[child] = item.inode()
 
 
 def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry]) -> None:
@@ -254,7 +293,7 @@ def _walk_env(dest: Path, rel: str, skip: frozenset[str], out: dict[str, Entry])
                 out[child] = Entry("dir")
                 _walk_env(dest, child, skip, out)
             elif item.is_file(follow_symlinks=False):
-                out[child] = Entry("file")
+                out[child] = Entry("file", ino=item.inode())
             else:
                 out[child] = Entry("other")
 
