@@ -136,3 +136,27 @@ def test_a_failing_backend_is_one_error_with_its_own_lines(tmp_path: Path) -> No
     assert "the backend cannot read setup.cfg" in done.stderr
     assert not (project / "poorenv.lock").exists()
     assert not (project / ".poorenv").exists()
+
+
+@pytest.mark.slow
+def test_deploy_installs_the_project_editable_in_each_generation(tmp_path: Path) -> None:
+    project = offline_project(tmp_path / "p")
+    shutil.copy2(seed_wheels(probe(HERE_PYTHON), ("setuptools",))["setuptools"], project / "wheels")
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    (project / "app.py").write_text("VALUE = 1\n")
+    configure(project, "pip", 'project = "."')
+    with (project / "poorenv.toml").open("a") as config:
+        config.write('[deploy]\nsmoke = ["python", "-c", "import app"]\n')
+
+    done = run(project, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert value(project).stdout == "1\n"
+    assert installed(project)["app"] == "0.1"
+    done = run(project, "check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the project's requirements change: the next generation has it installed again
+    (project / "pyproject.toml").write_text(PYPROJECT.replace('"alpha==1.0"', '"alpha==2.0"'))
+    done = run(project, "deploy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert installed(project)["alpha"] == "2.0" and installed(project)["app"] == "0.1"
+    assert run(project, "check").returncode == 0

@@ -136,7 +136,8 @@ def _in_sync(current: Project, lock: Lock) -> bool:
     from poorenv.plan import planner
 
     state = current.read_state()
-    return planner.plan(current.layout, current.base, state, lock).is_empty()
+    plan = planner.plan(current.layout, current.base, state, lock, None, current.config.project_dir)
+    return plan.is_empty()
 
 
 def _build(
@@ -166,7 +167,7 @@ def _build(
         with reporter.step(f"linking generation {current.number}'s files"):
             gens.clone(current.path, path, planner.marker_for(project.base))
     state = built.read_state()
-    plan = planner.plan(built.layout, built.base, state, lock)
+    plan = planner.plan(built.layout, built.base, state, lock, None, built.config.project_dir)
     done = built.carry_out(plan, state, chosen, reporter, fresh)
     gens.note(EnvDir(path), current.number if current else None)
     return done
