@@ -273,3 +273,80 @@ def test_an_archive_may_write_only_the_project_files_poorenv_reads(tmp_path: Pat
     (tmp_path / "poorenv.lock").write_bytes(b"y")
     with pytest.raises(ArchiveError, match=r"poorenv\.lock: differs from the archive's"):
         compare_files(tmp_path, fine)
+
+
+def test_a_project_member_the_manifest_does_not_list_is_refused_before_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """Project files are read into memory: one the manifest does not name is refused as soon
+    as it is seen, so that thousands of them cannot fill the memory."""
+    archive = _archive(tmp_path / "a.tar.gz", [_member("project/r1.txt", data=b"0" * 1000)])
+    with pytest.raises(ArchiveError, match="not in the manifest's list of project files"):
+        read_head(archive)
+
+
+def test_a_chain_of_links_leading_out_of_the_env_is_found_after_extraction(
+    tmp_path: Path,
+) -> None:
+    """Each link alone stays inside (judged before the links it passes through exist); the
+    chain, once on disk, leads out."""
+    import os
+
+    from poorenv.deploy.unpack import _links_stay_inside
+
+    dest = tmp_path / "staging"
+    (dest / "a" / "b" / "c" / "d").mkdir(parents=True)
+    os.symlink("a/b/c/d/l1/../../../../..", dest / "esc")
+    os.symlink("../../../..", dest / "a" / "b" / "c" / "d" / "l1")
+    with pytest.raises(ArchiveError, match=r"'env/esc': a link that leads out of the env"):
+        _links_stay_inside(tmp_path / "x.tar.gz", dest)
+    (dest / "esc").unlink()
+    os.symlink("a/b", dest / "inside")
+    _links_stay_inside(tmp_path / "x.tar.gz", dest)  # l1 leads to dest itself: fine
+
+
+def test_pack_refuses_a_project_file_holding_index_credentials(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from poorenv.deploy.pack import PackError, _project_files
+
+    config = tmp_path / "poorenv.toml"
+    config.write_text('[index]\nurl = "https://user:s3cret@example.invalid/simple"\n')
+    (tmp_path / "poorenv.lock").write_text("lock")
+    project = SimpleNamespace(
+        config=SimpleNamespace(file=config, project_dir=tmp_path),
+        lock_path=tmp_path / "poorenv.lock",
+        input_files=lambda: [],
+    )
+    with pytest.raises(PackError, match="an index URL with credentials") as caught:
+        _project_files(project)  # type: ignore[arg-type]
+    assert "s3cret" not in caught.value.message
+    config.write_text('[index]\nurl = "https://example.invalid/simple"\n')
+    assert sorted(_project_files(project)) == ["poorenv.lock", "poorenv.toml"]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[env]\npython = "3.11"\npath = "/srv/other/.poorenv"\n', "puts the env outside"),
+        ('[env]\npython = "3.11"\npath = "../other/.poorenv"\n', "puts the env outside"),
+        (
+            '[env]\npython = "3.11"\n[deploy]\nreload = ["sh", "-c", "id"]\n',
+            "has [deploy] commands that unpack would run",
+        ),
+    ],
+)
+def test_an_archived_poorenv_toml_may_not_reach_outside_or_bring_commands(
+    tmp_path: Path, text: str, words: str
+) -> None:
+    from poorenv.config import parse_config
+    from poorenv.deploy.unpack import _trust_archived_config
+    from poorenv.paths import loads_toml
+
+    project = tmp_path / "here"
+    project.mkdir()
+    config = parse_config(loads_toml(text), project / "poorenv.toml")
+    with pytest.raises(ArchiveError, match=re.escape(words)):
+        _trust_archived_config(tmp_path / "a.tar.gz", config)
+    fine = parse_config(loads_toml('[env]\npython = "3.11"\n'), project / "poorenv.toml")
+    _trust_archived_config(tmp_path / "a.tar.gz", fine)

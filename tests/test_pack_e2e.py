@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -190,10 +191,16 @@ def test_unpack_with_deploy_installs_a_new_generation_each_time(tmp_path: Path) 
     ok(run(one, "pack", "-o", str(tmp_path / "env.tar.gz")))
     two = tmp_path / "second" / "two"
     two.mkdir(parents=True)
+    # The archive's poorenv.toml brings [deploy] commands: not taken from an archive.
+    failed = unreachable(two, tmp_path / "empty-cache", tmp_path / "env.tar.gz")
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "has [deploy] commands that unpack would run" in failed.stderr
+    assert list(two.iterdir()) == []
+    shutil.copy2(config, two / "poorenv.toml")  # read, and put here by the user
     failed = unreachable(two, tmp_path / "empty-cache", tmp_path / "env.tar.gz")
     assert failed.returncode == 2, failed.stdout + failed.stderr  # no smoke.py here: refused
     assert "the smoke test failed in the new generation" in failed.stderr
-    assert list(two.iterdir()) == []  # the new generation, its directory, the toml and lock
+    assert [p.name for p in two.iterdir()] == ["poorenv.toml"]  # generation and lock taken back
     (two / "smoke.py").write_text("import alpha, beta, gamma\n")
     numbers = []
     for _ in range(3):

@@ -247,6 +247,7 @@ def read_head(path: Path, limits: Limits | None = None) -> tuple[Manifest, dict[
     checker = Checker(str(path), limits)
     files: dict[str, bytes] = {}
     manifest: Manifest | None = None
+    total = 0
     with open_archive(path) as tar:
         for member in _members(tar, path):
             if member.name.startswith(ENV):  # checked as it is extracted (env_members)
@@ -254,11 +255,16 @@ def read_head(path: Path, limits: Limits | None = None) -> tuple[Manifest, dict[
             name = checker.checked(member)
             if member.size > limits.small:
                 raise checker.refuse(member, f"over {limits.small} bytes")
+            if name != MANIFEST and manifest is None:
+                raise checker.refuse(member, f"before {MANIFEST}")
+            if manifest is not None and name[len(PROJECT) :] not in manifest.project_files:
+                raise checker.refuse(member, "not in the manifest's list of project files")
+            total += member.size
+            if total > limits.small * 4:
+                raise checker.refuse(member, f"the project files are over {limits.small * 4} bytes")
             data = _read(tar, member, path)
             if name == MANIFEST:
                 manifest = Manifest.from_json(_json(data, path), str(path))
-            elif manifest is None:
-                raise checker.refuse(member, f"before {MANIFEST}")
             else:
                 files[name[len(PROJECT) :]] = data
     if manifest is None:

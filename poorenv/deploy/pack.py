@@ -27,6 +27,7 @@ from poorenv.deploy.archive import (
     member_mode,
 )
 from poorenv.errors import PoorenvError
+from poorenv.redact import redact
 
 if TYPE_CHECKING:
     from poorenv.lock.lockfile import Lock
@@ -226,9 +227,17 @@ def _project_files(project: Project) -> dict[str, bytes]:
                 hint="an archive carries the project's files relative to its directory",
             )
         try:
-            found[os.path.relpath(real, root).replace(os.sep, "/")] = read_regular(Path(real))
+            data = read_regular(Path(real))
         except OSError as exc:
             raise PackError(f"{path}: cannot read: {exc.strerror}") from None
+        text = data.decode("utf-8", "replace")
+        if redact(text) != text:  # a URL with user:password@: an archive goes to many hosts
+            raise PackError(
+                f"{path}: holds an index URL with credentials; refusing to pack it",
+                hint="give the credentials to pip by its own configuration or PIP_INDEX_URL,"
+                " not in the project's files",
+            )
+        found[os.path.relpath(real, root).replace(os.sep, "/")] = data
     return found
 
 
