@@ -108,7 +108,10 @@ def _download(base: Interpreter, tools: tuple[str, ...], directory: Path) -> str
             # poorenv's own pip, in poorenv's own environment (whatever lets poorenv import).
             try:
                 with cache.private():  # the wheels are the user's only
-                    result = run(cmd, what="downloading seed wheels", env=os.environ, check=False)
+                    # cwd: `-m pip` puts the working directory first on sys.path
+                    result = run(
+                        cmd, what="downloading seed wheels", env=os.environ, cwd=tmp, check=False
+                    )
             except ToolError as exc:
                 return exc.message
             if result.returncode != 0:

@@ -184,8 +184,9 @@ def _wheel(
                     "--no-deps", "--only-binary=:all:", "--require-hashes", "--python-version",
                     base.xy, "--dest", os.path.join(tmp, "out"), "-r", str(listing),
                 ]  # fmt: skip
+                # cwd: `-m pip` puts the working directory first on sys.path (a planted pip/)
                 result = run(cmd, what=f"fetching {name}", env={**os.environ, **index_env},
-                             check=False)  # fmt: skip
+                             cwd=tmp, check=False)  # fmt: skip
                 out = os.path.join(tmp, "out")
                 if result.returncode != 0 or not os.path.isdir(out):
                     return None, ""
