@@ -302,3 +302,15 @@ def test_bad_input_is_one_error_line_exit_2_and_nothing_changed(
     assert len(errors) == 1 and words in errors[0], done.stderr
     assert str(tmp_path / "pyproject.toml") in errors[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("item", ["--prefix=/usr/local", "x @ https://example.invalid/x.tar.gz"])
+def test_a_build_requirement_that_is_not_one_by_name_never_reaches_pip(
+    tmp_path: Path, item: str
+) -> None:
+    from poorenv.errors import ConfigError
+    from poorenv.lock.backend import backend_env
+    from tests.fakes import fake_base
+
+    with pytest.raises(ConfigError, match=r"\[build-system\] requires: "):
+        backend_env(fake_base(), ("setuptools>=64", item), {})

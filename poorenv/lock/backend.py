@@ -143,7 +143,15 @@ def backend_env(base: Interpreter, requires: Sequence[str], index_env: Mapping[s
     from filelock import FileLock
 
     from poorenv.apply.pipwheel import run_pip
+    from poorenv.lock.reqfile import Refusal, requirement
 
+    for item in requires:  # they reach pip's command line: each a requirement by name
+        try:
+            requirement(item)
+        except Refusal as exc:
+            raise ConfigError(
+                f"[build-system] requires: {item!r}: {exc.problem}", hint=exc.hint
+            ) from None
     wanted = "\n".join([base.executable, *sorted(requires)])
     key = hashlib.sha256(wanted.encode()).hexdigest()[:16]
     root = cache.directory("backends")
