@@ -21,8 +21,6 @@ from poorenv.envlock import env_lock
 from poorenv.errors import ConfigError, EnvError, LockError
 from poorenv.lock.inputs import missing_python, project_mismatch, stale_reason
 from poorenv.lock.lockfile import Lock, lock_path, read_lock, refuse_link, require_lock
-from poorenv.plan import planner
-from poorenv.plan.actions import Action, Plan
 from poorenv.plan.layout import Layout, build_layout
 from poorenv.report import Reporter
 from poorenv.state import fastpath
@@ -30,6 +28,7 @@ from poorenv.state.env import EnvState, library_files, read_env
 
 if TYPE_CHECKING:
     from poorenv.apply.installers import Installer
+    from poorenv.plan.actions import Action, Plan
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +137,8 @@ class Project:
         return LockStatus(chosen or lock, stale_reason(lock, self.config, self.base))
 
     def read_state(self) -> EnvState:
+        from poorenv.plan import planner
+
         return read_env(self.layout, planner.text_file_paths(self.layout))
 
     def plan(self, status: LockStatus | None = None, state: EnvState | None = None) -> Plan:
@@ -146,6 +147,8 @@ class Project:
         status = status or self.lock_status()
         usable = status.lock if status.problem is None else None
         state = state or self.read_state()
+        from poorenv.plan import planner
+
         return planner.plan(
             self.layout, self.base, state, usable, status.problem, self.config.project_dir
         )
@@ -187,6 +190,8 @@ class Project:
         else:
             new = old
         state = self.read_state()
+        from poorenv.plan import planner
+
         plan = planner.plan(
             self.layout, self.base, state, new, status.problem, self.config.project_dir
         )
@@ -239,6 +244,8 @@ class Project:
         with env_lock(self.lock_key, reporter):
             old, lock, fresh = self.settle_lock(mode, upgrade, upgrade_packages, reporter)
             state = self.read_state()
+            from poorenv.plan import planner
+
             current = planner.plan(
                 self.layout, self.base, state, lock, None, self.config.project_dir
             )
@@ -324,6 +331,8 @@ class Project:
             raise LockError(str(status.problem), hint="run `poorenv lock` first")
         if not self.layout.exe.exists():
             raise EnvError(f"{self.env}: no env here yet", hint="run `poorenv sync` first")
+        from poorenv.plan import planner
+
         lock = planner.applicable(status.lock, self.base)  # the env's resolution, its markers
         with (reporter or Reporter()).step("asking pip where the locked files are"):
             found = pylock.artifacts(self.layout.exe, self.base, lock, self.index_environ())

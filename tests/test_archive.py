@@ -292,7 +292,7 @@ def test_a_chain_of_links_leading_out_of_the_env_is_found_after_extraction(
     chain, once on disk, leads out."""
     import os
 
-    from poorenv.deploy.unpack import _links_stay_inside
+    from poorenv.deploy.archive import links_stay_inside as _links_stay_inside
 
     dest = tmp_path / "staging"
     (dest / "a" / "b" / "c" / "d").mkdir(parents=True)
@@ -340,7 +340,7 @@ def test_an_archived_poorenv_toml_may_not_reach_outside_or_bring_commands(
     tmp_path: Path, text: str, words: str
 ) -> None:
     from poorenv.config import parse_config
-    from poorenv.deploy.unpack import _trust_archived_config
+    from poorenv.deploy.projectfiles import trust_archived_config as _trust_archived_config
     from poorenv.paths import loads_toml
 
     project = tmp_path / "here"

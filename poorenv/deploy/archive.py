@@ -321,3 +321,34 @@ def member_mode(mode: int) -> int:
 
 def os_name(relative: str) -> str:
     return relative.replace("/", os.sep)
+
+
+def room_for(archive: Path, manifest: Manifest, dest: Path) -> None:
+    """Refuse before writing when the file system has not the manifest's size free."""
+    try:
+        info = os.statvfs(dest.parent)
+    except OSError:
+        return
+    if info.f_bavail * info.f_frsize < manifest.size:
+        raise ArchiveError(
+            f"{archive}: its env needs {manifest.size} bytes; {dest.parent} has"
+            f" {info.f_bavail * info.f_frsize} free"
+        )
+
+
+def links_stay_inside(archive: Path, dest: Path) -> None:
+    """Every link extracted, followed through the links extracted after it, leads into the
+    env: each member's link was judged alone, when the links it passes through were not
+    there yet."""
+    root = os.path.realpath(dest)
+    for directory, dirs, names in os.walk(dest):
+        for name in [*dirs, *names]:
+            path = os.path.join(directory, name)
+            if os.path.islink(path):
+                real = os.path.realpath(path)
+                if real != root and not real.startswith(root + os.sep):
+                    shown = os.path.relpath(path, dest)
+                    raise ArchiveError(
+                        f"{archive}: member 'env/{shown}': a link that leads out of the env"
+                        f" ({real}); refusing to unpack"
+                    )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from poorenv.deploy.archive import ArchiveError, os_name
 
 if TYPE_CHECKING:
+    from poorenv.config import Config
     from poorenv.project import Project
 
 
@@ -82,3 +83,23 @@ def write_project_file(project_dir: Path, name: str, data: bytes) -> list[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
     return [*made, path]
+
+
+def trust_archived_config(archive: Path, config: Config) -> None:
+    """The archive's poorenv.toml is to be written here: it may not put the env outside the
+    project directory, nor bring commands (`[deploy] smoke`, `reload`) that unpack would run."""
+    root = os.path.realpath(config.project_dir)
+    for path in (config.served_path, config.env_path):
+        real = os.path.realpath(path.parent) + os.sep + path.name
+        if not real.startswith(root + os.sep):
+            raise ArchiveError(
+                f"{archive}: its poorenv.toml puts the env outside the project directory"
+                f" ({path}); refusing to unpack",
+                hint="write poorenv.toml here yourself (the archive's own must then be equal)",
+            )
+    if config.deploy is not None and (config.deploy.smoke or config.deploy.reload):
+        raise ArchiveError(
+            f"{archive}: its poorenv.toml has [deploy] commands that unpack would run;"
+            " refusing to take them from an archive",
+            hint="read them, then put that poorenv.toml here yourself and unpack again",
+        )

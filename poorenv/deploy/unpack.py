@@ -35,7 +35,6 @@ from poorenv.errors import ApplyError
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from poorenv.config import Config
     from poorenv.deploy.generations import Generation, Generations
     from poorenv.lock.lockfile import Lock
     from poorenv.project import Project
@@ -121,7 +120,9 @@ def _project(
     except ValueError as exc:
         raise ArchiveError(f"{archive}: its poorenv.toml: invalid TOML: {exc}") from None
     if not os.path.lexists(config_file):
-        _trust_archived_config(archive, config)
+        from poorenv.deploy.projectfiles import trust_archived_config
+
+        trust_archived_config(archive, config)
     project = Project.load(config)
     mismatch = manifest.base_mismatch(project.base)
     if mismatch:
@@ -148,26 +149,6 @@ def _project(
     if chosen is None:
         raise ArchiveError(f"{archive}: its {name}: {lock.interpreter.mismatch(project.base)}")
     return project, chosen
-
-
-def _trust_archived_config(archive: Path, config: Config) -> None:
-    """The archive's poorenv.toml is to be written here: it may not put the env outside the
-    project directory, nor bring commands (`[deploy] smoke`, `reload`) that unpack would run."""
-    root = os.path.realpath(config.project_dir)
-    for path in (config.served_path, config.env_path):
-        real = os.path.realpath(path.parent) + os.sep + path.name
-        if not real.startswith(root + os.sep):
-            raise ArchiveError(
-                f"{archive}: its poorenv.toml puts the env outside the project directory"
-                f" ({path}); refusing to unpack",
-                hint="write poorenv.toml here yourself (the archive's own must then be equal)",
-            )
-    if config.deploy is not None and (config.deploy.smoke or config.deploy.reload):
-        raise ArchiveError(
-            f"{archive}: its poorenv.toml has [deploy] commands that unpack would run;"
-            " refusing to take them from an archive",
-            hint="read them, then put that poorenv.toml here yourself and unpack again",
-        )
 
 
 def _install(
@@ -246,7 +227,9 @@ def _extract(
     env = EnvDir(dest)
     env.create(planner.marker_for(project.base))
     count = size = 0
-    _room_for(archive, manifest, dest)
+    from poorenv.deploy.archive import links_stay_inside, room_for
+
+    room_for(archive, manifest, dest)
     try:
         refused = _layout_names(project.at(dest))
         with open_archive(archive) as tar:
@@ -274,7 +257,7 @@ def _extract(
                         raise ArchiveError(f"{archive}: {member.name}: no data")
                     env.write_from(path, handle, member_mode(member.mode))
                 count += 1
-        _links_stay_inside(archive, dest)
+        links_stay_inside(archive, dest)
         record = planner.desired_record(project.base, layout, lock)
         built = Location(manifest.env, 0, 0)  # where the packed env was: the repair's start
         env.write_json(env.state_dir / STATE, record.at(built).to_json())
@@ -282,37 +265,6 @@ def _extract(
         env.remove_env()
         raise
     return count
-
-
-def _room_for(archive: Path, manifest: Manifest, dest: Path) -> None:
-    """Refuse before writing when the file system has not the manifest's size free."""
-    try:
-        info = os.statvfs(dest.parent)
-    except OSError:
-        return
-    if info.f_bavail * info.f_frsize < manifest.size:
-        raise ArchiveError(
-            f"{archive}: its env needs {manifest.size} bytes; {dest.parent} has"
-            f" {info.f_bavail * info.f_frsize} free"
-        )
-
-
-def _links_stay_inside(archive: Path, dest: Path) -> None:
-    """Every link extracted, followed through the links extracted after it, leads into the
-    env: each member's link was judged alone, when the links it passes through were not
-    there yet."""
-    root = os.path.realpath(dest)
-    for directory, dirs, names in os.walk(dest):
-        for name in [*dirs, *names]:
-            path = os.path.join(directory, name)
-            if os.path.islink(path):
-                real = os.path.realpath(path)
-                if real != root and not real.startswith(root + os.sep):
-                    shown = os.path.relpath(path, dest)
-                    raise ArchiveError(
-                        f"{archive}: member 'env/{shown}': a link that leads out of the env"
-                        f" ({real}); refusing to unpack"
-                    )
 
 
 def _layout_names(built: Project) -> set[str]:
