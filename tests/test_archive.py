@@ -262,14 +262,21 @@ def test_an_archive_may_write_only_the_project_files_poorenv_reads(tmp_path: Pat
         requirement_files=(tmp_path / "reqs" / "base.txt",), constraint_files=(),
     )  # fmt: skip
     project = SimpleNamespace(config=config, lock_path=tmp_path / "poorenv.lock")
-    fine = dict.fromkeys(["poorenv.toml", "poorenv.lock", "reqs/base.txt", "reqs/more.in"], b"x")
+    fine = dict.fromkeys(["poorenv.toml", "poorenv.lock", "reqs/more.in", "c.txt"], b"x")
+    fine["reqs/base.txt"] = b"flask\n-r more.in\n-c ../c.txt\n"  # what it includes is allowed
     only_inputs(tmp_path / "a.tar.gz", project, fine)  # type: ignore[arg-type]
-    for planted in (".git/hooks/post-checkout", "reqs/.hidden.txt", "setup.py", "a/.b/c.in"):
+    planted_files = (".git/hooks/post-checkout", "reqs/.hidden.txt", "setup.py", "a/.b/c.in")
+    for planted in (*planted_files, "app/templates/robots.txt", "reqs/other.in"):
         said = re.escape(f"project file '{planted}': not poorenv.toml")
         with pytest.raises(ArchiveError, match=said):
             only_inputs(tmp_path / "a.tar.gz", project, {**fine, planted: b"x"})  # type: ignore[arg-type]
     (tmp_path / "poorenv.toml").write_bytes(b"x")
-    assert compare_files(tmp_path, fine) == ["poorenv.lock", "reqs/base.txt", "reqs/more.in"]
+    assert compare_files(tmp_path, fine) == [
+        "c.txt",
+        "poorenv.lock",
+        "reqs/base.txt",
+        "reqs/more.in",
+    ]
     (tmp_path / "poorenv.lock").write_bytes(b"y")
     with pytest.raises(ArchiveError, match=r"poorenv\.lock: differs from the archive's"):
         compare_files(tmp_path, fine)

@@ -26,21 +26,33 @@ def text(archive: Path, files: Mapping[str, bytes], name: str) -> str:
 
 def only_inputs(archive: Path, project: Project, files: Mapping[str, bytes]) -> None:
     """Refuse project files other than poorenv.toml, the lock, the inputs poorenv.toml names
-    and requirements files they may include (`*.txt`, `*.in`, no part starting with a dot):
-    an archive must not plant anything else in the project directory (a `.git` hook)."""
+    and the files their `-r`/`-c` lines include (read from the archive's own copies): an
+    archive must not plant anything else in the project directory (a `.git` hook, a template)."""
+    import posixpath
+
+    from poorenv.lock.reqfile import includes
+
     config = project.config
     root = config.project_dir
     named = [config.file, project.lock_path, *config.requirement_files, *config.constraint_files]
     if config.project is not None:
         named.append(config.project / "pyproject.toml")
     allowed = {os.path.relpath(p, root).replace(os.sep, "/") for p in named}
+    todo = [os.path.relpath(p, root).replace(os.sep, "/") for p in named[2:]]
+    while todo:
+        name = todo.pop()
+        if name not in files or name.endswith("pyproject.toml"):
+            continue
+        for target in includes(files[name].decode("utf-8-sig", "replace")):
+            included = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
+            if included not in allowed:
+                allowed.add(included)
+                todo.append(included)
     for name in files:
-        parts = name.split("/")
-        include = name.endswith((".txt", ".in")) and not any(p.startswith(".") for p in parts)
-        if name not in allowed and not include:
+        if name not in allowed:
             raise ArchiveError(
                 f"{archive}: project file {name!r}: not poorenv.toml, the lock or a"
-                " requirements file; refusing to unpack",
+                " requirements file they read; refusing to unpack",
                 hint="the archive was not written by `poorenv pack`, or was changed since",
             )
 

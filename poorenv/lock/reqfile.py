@@ -207,6 +207,20 @@ class _Reader:
         return content
 
 
+def includes(text: str) -> list[str]:
+    """The files a requirements file's `-r`/`-c` lines name, as written (lines that are not a
+    valid include are left to `read_inputs` to refuse)."""
+    found = []
+    for _, line in logical_lines(text):
+        try:
+            include = _include(line)
+        except Refusal:
+            continue
+        if include is not None:
+            found.append(include[0])
+    return found
+
+
 def _requirement_line(line: str) -> str:
     text, options = split_options(line)
     if options:
