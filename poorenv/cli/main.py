@@ -128,14 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sync", parents=[common], help="make the env match poorenv.toml")
     p.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--locked", action="store_true", help="fail if poorenv.lock is missing or stale (CI)"
-    )
-    mode.add_argument(
-        "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
-    )
-    _upgrade_options(p)
+    _lock_options(p)
     p.add_argument("--json", action="store_true", help="print what was done as JSON")
     p.add_argument(
         "--installer", choices=("pip", "uv"), default=None,
@@ -152,14 +145,7 @@ def _parser() -> argparse.ArgumentParser:
         "deploy", parents=[common],
         help="build the env as a new generation, smoke-test it, switch to it, reload",
     )  # fmt: skip
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--locked", action="store_true", help="fail if poorenv.lock is missing or stale (CI)"
-    )
-    mode.add_argument(
-        "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
-    )
-    _upgrade_options(p)
+    _lock_options(p)
     p.add_argument("--json", action="store_true", help="print what was done as JSON")
     p.add_argument("--installer", choices=("pip", "uv"), default=None)
     p.set_defaults(func=deploycmds.cmd_deploy)
@@ -291,6 +277,18 @@ def _python_option(p: argparse.ArgumentParser) -> None:
         help="the env's Python instead of [env] python, e.g. in a CI matrix over [lock]"
         " pythons (the lock stays fresh)",
     )  # fmt: skip
+
+
+def _lock_options(p: argparse.ArgumentParser) -> None:
+    """--locked | --frozen, and the upgrade options: what sync and deploy do with the lock."""
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--locked", action="store_true", help="fail if poorenv.lock is missing or stale (CI)"
+    )
+    mode.add_argument(
+        "--frozen", action="store_true", help="install poorenv.lock as it is, unchecked"
+    )
+    _upgrade_options(p)
 
 
 def _upgrade_options(p: argparse.ArgumentParser) -> None:
