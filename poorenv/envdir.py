@@ -145,11 +145,12 @@ class EnvDir:
         """Make `link` a hard link of `source`, replacing whatever is there."""
         self._put(os.link, source, self.inside(link))
 
-    def link_or_copy(self, source: str, dest: StrPath) -> None:
-        """A hard link of `source` at `dest`, or a copy where links are refused."""
-        from poorenv.envtree import link_or_copy
+    def link_or_copy(self, source: str, dest: StrPath, link: bool = True) -> None:
+        """A hard link of `source` at `dest` (a copy where links are refused); a copy only
+        with `link=False` (mode and times kept)."""
+        from poorenv.envtree import copy, link_or_copy
 
-        self._put(link_or_copy, source, self.inside(dest))
+        self._put(link_or_copy if link else copy, source, self.inside(dest))
 
     def tree(self, root: StrPath) -> TreeWriter:
         """A writer (a context manager) of many entries below the real directory `root`, made

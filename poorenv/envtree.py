@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["TreeWriter", "link_or_copy"]
+__all__ = ["TreeWriter", "copy", "link_or_copy", "may_share"]
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
@@ -133,6 +133,20 @@ def _copy_data(src: int, out: int, size: int) -> None:
         view = memoryview(block)
         while view:
             view = view[os.write(out, view) :]
+
+
+def may_share(info: os.stat_result) -> bool:
+    """Whether a file outside the env (the base's, the cache's) may become one of the env's by
+    hard link: only the user's own, and never as root. A hard link *is* the file: a `chown -R`
+    or `chmod -R` of the env (`chown -R www-data /srv/app` as root) would reach the base and hand
+    its stdlib to that user; a symbolic link or a copy is not followed by them."""
+    euid = os.geteuid()
+    return euid != 0 and info.st_uid == euid
+
+
+def copy(source: str, dest: str) -> None:
+    """A copy of the file `source` at `dest`, its mode and times kept."""
+    shutil.copy2(source, dest)
 
 
 def link_or_copy(source: str, dest: str) -> None:

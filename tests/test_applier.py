@@ -153,6 +153,19 @@ class World:
         return result
 
 
+def shares(path: str | Path) -> bool:
+    """Whether the env holds `path` itself by hard link: a file the user owns, never as root
+    (envtree.may_share); else a symbolic link to it (the mirror) or a copy (the interpreter)."""
+    return os.geteuid() != 0 and os.stat(path).st_uid == os.geteuid()
+
+
+def mirrors(entry: Path, base_file: Path) -> bool:
+    """The env's mirror entry is the base's file: a hard link of it, or a symbolic link to it."""
+    if shares(base_file):
+        return entry.lstat().st_ino == base_file.stat().st_ino
+    return entry.is_symlink() and os.readlink(entry) == str(base_file)
+
+
 def lock_of(world: World, *pins: str) -> Lock:
     packages = tuple(LockedPackage(*pin.split("=="), (HASH,)) for pin in pins)  # type: ignore[call-arg]
     return Lock("sha256:" + "0" * 64, LockInterpreter.of(world.base), packages)
@@ -213,15 +226,16 @@ def test_a_new_env_gets_every_piece_and_is_in_sync_after(world: World) -> None:
     assert done == list(first.actions)
     env, base = world.env, world.base
     assert is_env(env)
-    assert (env / "bin" / "python3.12").stat().st_ino == Path(base.executable).stat().st_ino
+    python = env / "bin" / "python3.12"
+    assert python.read_bytes() == Path(base.executable).read_bytes() and not python.is_symlink()
+    assert (python.stat().st_ino == Path(base.executable).stat().st_ino) is shares(base.executable)
     assert os.readlink(env / "bin" / "python") == "python3.12"
     stdlib = env / "lib" / "python3.12"
-    assert (stdlib / "os.py").lstat().st_ino == Path(base.stdlib, "os.py").stat().st_ino
-    assert (stdlib / PYC).lstat().st_ino == Path(base.stdlib, PYC).stat().st_ino  # hard link
+    assert mirrors(stdlib / "os.py", Path(base.stdlib, "os.py"))
+    assert mirrors(stdlib / PYC, Path(base.stdlib, PYC))
     assert not (stdlib / "json").is_symlink()
     assert not (stdlib / "test").exists()
-    header = Path(base.include, "Python.h").stat().st_ino
-    assert (env / "include" / "python3.12" / "Python.h").lstat().st_ino == header
+    assert mirrors(env / "include" / "python3.12" / "Python.h", Path(base.include, "Python.h"))
     assert not (stdlib / "site-packages").is_symlink()
     assert (env / "pyvenv.cfg").read_text() == PYVENV_CFG_TEXT
     assert (env / "bin" / "activate").is_file()
@@ -294,7 +308,7 @@ def test_mirror_adds_replaces_and_removes(world: World) -> None:
     )
     world.apply(lock)
     for name in ("new.py", "os.py"):  # hard links of the base's files
-        assert (stdlib / name).lstat().st_ino == Path(world.base.stdlib, name).stat().st_ino
+        assert mirrors(stdlib / name, Path(world.base.stdlib, name))
     assert not (stdlib / "stray.py").exists()
     assert not (stdlib / "olddir").exists()
     assert (stdlib / "__pycache__" / "own.cpython-312.pyc").is_file()
@@ -715,4 +729,4 @@ def test_a_copy_of_a_base_file_with_its_size_and_mtime_is_in_place(world: World)
     mirror = world.plan(lock).actions[0]
     assert isinstance(mirror, MirrorTree) and mirror.replace == ("os.py",)
     world.apply(lock)
-    assert mirrored.lstat().st_ino == base_file.stat().st_ino
+    assert mirrors(mirrored, base_file)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from poorenv.apply.installers import INSTALLING, INSTALLING_PROJECT, REMOVING, InstallerError
 from poorenv.apply.unfinished import PackageChanges
+from poorenv.envtree import may_share
 from poorenv.errors import ApplyError, EnvError, PoorenvError, os_hint
 from poorenv.plan.actions import (
     Action,
@@ -138,7 +140,8 @@ class Applier:
         self.env.clear(action.marker)
 
     def _install_interpreter(self, action: InstallInterpreter) -> None:
-        self.env.link_or_copy(str(action.source), action.dest)
+        source = str(action.source)  # as root, a copy: never the base's own file (may_share)
+        self.env.link_or_copy(source, action.dest, link=may_share(os.stat(source)))
 
     def _mirror(self, action: MirrorTree) -> None:
         """Hard links of the base's files, made through directory descriptors: a link costs
@@ -157,7 +160,8 @@ class Applier:
         with env.tree(root) as tree:  # the new entries
             for rel in action.add:
                 target = os.path.join(source, rel)
-                if os.path.islink(target):  # os.link would link the link itself, not its file
+                info = os.lstat(target)  # a link: os.link would link the link, not its file
+                if stat.S_ISLNK(info.st_mode) or not may_share(info):
                     made = tree.symlink(target, rel)
                 else:
                     try:
@@ -170,7 +174,8 @@ class Applier:
     def _mirror_one(self, target: str, link: str) -> None:
         """One mirror entry in place of whatever stands there (checked, replaced)."""
         self.env.make_dir(os.path.dirname(link))
-        if not os.path.islink(target):
+        info = os.lstat(target)
+        if not stat.S_ISLNK(info.st_mode) and may_share(info):
             try:
                 self.env.hard_link(target, link)
                 return

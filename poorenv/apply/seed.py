@@ -285,16 +285,15 @@ def place(env: EnvDir, image: Image, site: Path, bin_dir: Path, python: Path, xy
     from poorenv.plan.relocate import script_header
 
     tree = image.root / "tree"
-    # File modes stop an edit of a shared file, but not root's: root gets copies. Bytecode is
-    # linked for everyone: Python never writes a .pyc in place (it writes a new file and
-    # renames it, as for the base's bytecode in the stdlib mirror).
+    # File modes stop an edit of a shared file, but not root's: root gets copies, bytecode
+    # too (a `chown -R` of the env would follow a hard link into the cache: envtree.may_share).
     hard = os.geteuid() != 0
     linkable = True
     with env.tree(site) as writer:
         for rel, _, _ in image.rows:
             source = os.fspath(tree / rel)
             placed = None
-            if linkable and (hard or rel.endswith(".pyc")):
+            if linkable and hard:
                 try:
                     placed = writer.hard_link(source, rel)
                 except OSError:
