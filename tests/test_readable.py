@@ -136,15 +136,10 @@ def test_libpythons_are_what_the_interpreter_loads() -> None:
 
 
 @pytest.fixture
-def shared() -> Iterator[Path]:
+def shared(open_tmp: Path) -> Path:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to run as nobody")
-    where = Path(tempfile.mkdtemp(prefix="poorenv-readable-"))
-    where.chmod(0o755)
-    try:
-        yield where
-    finally:
-        shutil.rmtree(where, ignore_errors=True)
+    return open_tmp
 
 
 def nobody_reads(path: Path) -> bool:
